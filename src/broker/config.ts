@@ -1,0 +1,126 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Ajv } from 'ajv';
+import YAML from 'yaml';
+import { InletError } from '../errors.js';
+import { describeAjvError } from '../schema.js';
+import { parseDuration, parseSize } from '../units.js';
+
+const DURATION = { type: 'string', pattern: '^(\\d+(\\.\\d+)?(ms|s|m|h|d))+$', description: 'a duration like 90s, 15m, 1h' };
+const SIZE = { type: 'string', pattern: '^\\d+(\\.\\d+)?\\s*([kKmMgG]i?[bB]?|[bB])?$', description: 'a size like 64MiB' };
+
+/** The one source of the broker's settings and their defaults: flags, INLET_* env vars and YAML alike. */
+export const configSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    port: { type: 'integer', minimum: 0, maximum: 65535, default: 8080 },
+    host: { type: 'string', minLength: 1, default: '127.0.0.1' },
+    dataDir: { type: 'string', minLength: 1, default: './data', description: 'local spools and journal specs' },
+    store: { type: 'string', pattern: '^(file|s3)://', description: 'a file:// or s3:// URL; default file://<data-dir>/lake/' },
+    fragmentLength: { ...SIZE, default: '128MiB' },
+    flushInterval: { ...DURATION, default: '1h' },
+    compression: { enum: ['gzip', 'zstd', 'none'], default: 'gzip' },
+    refreshInterval: { ...DURATION, default: '5m' },
+    retention: { ...DURATION, default: '0s', description: '0s keeps fragments forever' },
+    maxAppendSize: { ...SIZE, default: '64MiB' },
+    maxReadSize: { ...SIZE, default: '4MiB', description: 'bytes per catch-up response' },
+    longPollTimeout: { ...DURATION, default: '20s' },
+    logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
+  },
+} as const;
+
+export interface BrokerConfig {
+  readonly port: number;
+  readonly host: string;
+  readonly dataDir: string;
+  readonly store: string;
+  readonly fragmentLength: number;
+  readonly flushInterval: string;
+  readonly compression: 'gzip' | 'zstd' | 'none';
+  readonly refreshInterval: string;
+  readonly retention: string;
+  readonly maxAppendSize: number;
+  readonly maxReadSize: number;
+  readonly longPollTimeoutMs: number;
+  readonly logLevel: string;
+}
+
+type Raw = Record<string, unknown>;
+const KEYS = Object.keys(configSchema.properties) as (keyof typeof configSchema.properties)[];
+// Strings from flags and env coerce to the schema's types; YAML keeps its own.
+const validate = new Ajv({ useDefaults: true, coerceTypes: true, strict: true }).compile(configSchema);
+
+/** `fragmentLength` ⇄ `--fragment-length` ⇄ `INLET_FRAGMENT_LENGTH`. */
+export const flagName = (key: string): string => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+export const envName = (key: string): string => `INLET_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+
+/**
+ * Merges defaults < YAML config file < INLET_* env < flags, validates once, and freezes.
+ * Errors name the field as the user wrote it (`--port`, `INLET_PORT`, `inlet.yaml: port`).
+ */
+export function loadConfig(flags: Raw, env: NodeJS.ProcessEnv = process.env): BrokerConfig {
+  const origin = new Map<string, string>();
+  const merged: Raw = {};
+  const configPath = (flags.config as string | undefined) ?? env.INLET_CONFIG;
+  if (configPath) {
+    const file = readYamlConfig(configPath);
+    for (const [k, v] of Object.entries(file)) {
+      merged[k] = v;
+      origin.set(k, `${configPath}: ${k}`);
+    }
+  }
+  for (const k of KEYS) {
+    const v = env[envName(k)];
+    if (v !== undefined && v !== '') {
+      merged[k] = v;
+      origin.set(k, envName(k));
+    }
+  }
+  for (const [k, v] of Object.entries(flags)) {
+    if (k === 'config' || v === undefined) continue;
+    merged[k] = v;
+    origin.set(k, flagName(k));
+  }
+  if (!validate(merged)) {
+    const e = validate.errors![0]!;
+    const key = e.instancePath.split('/')[1] ?? (e.params as { additionalProperty?: string }).additionalProperty ?? '';
+    const message = describeAjvError(validate.errors).replace(/^[^:]*: /, '');
+    throw new InletError('INVALID_SPEC', `${origin.get(key) ?? key}: ${message}`);
+  }
+  const dataDir = resolve(merged.dataDir as string);
+  return Object.freeze({
+    port: merged.port as number,
+    host: merged.host as string,
+    dataDir,
+    store: (merged.store as string) || pathToFileURL(resolve(dataDir, 'lake')).href + '/',
+    fragmentLength: parseSize(merged.fragmentLength as string)!,
+    flushInterval: merged.flushInterval as string,
+    compression: merged.compression as BrokerConfig['compression'],
+    refreshInterval: merged.refreshInterval as string,
+    retention: merged.retention as string,
+    maxAppendSize: parseSize(merged.maxAppendSize as string)!,
+    maxReadSize: parseSize(merged.maxReadSize as string)!,
+    longPollTimeoutMs: parseDuration(merged.longPollTimeout as string)!,
+    logLevel: merged.logLevel as string,
+  });
+}
+
+function readYamlConfig(path: string): Raw {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new InletError('INVALID_SPEC', `--config: cannot read ${path}: ${(err as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = YAML.parse(text);
+  } catch (err) {
+    throw new InletError('INVALID_SPEC', `${path}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new InletError('INVALID_SPEC', `${path}: must be a mapping of settings`);
+  return doc as Raw;
+}

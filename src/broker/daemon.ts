@@ -1,0 +1,37 @@
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { Broker } from './broker.js';
+import type { BrokerConfig } from './config.js';
+import { buildServer } from './server.js';
+
+export interface RunningBroker {
+  readonly broker: Broker;
+  readonly app: FastifyInstance;
+  /** The URL the broker listens on, e.g. `http://127.0.0.1:8080`. */
+  readonly url: string;
+  /** Drains: refuses new requests (503), ends live reads, lets in-flight appends commit, closes files. */
+  stop(): Promise<void>;
+}
+
+/** Opens the data dir and serves HTTP on the configured host and port. */
+export async function startBroker(config: BrokerConfig, log: Logger): Promise<RunningBroker> {
+  const broker = await Broker.open(config, log);
+  const app = buildServer(broker, log);
+  await app.listen({ port: config.port, host: config.host });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+  let stopping: Promise<void> | undefined;
+  return {
+    broker,
+    app,
+    url,
+    stop: () =>
+      (stopping ??= (async () => {
+        broker.stopLiveReads();
+        await app.close();
+        await broker.close();
+      })()),
+  };
+}

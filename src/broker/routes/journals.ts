@@ -1,0 +1,59 @@
+import type { FastifyInstance } from 'fastify';
+import { InletError } from '../../errors.js';
+import { parseJournalsFile } from '../../journal/apply-file.js';
+import { Selector } from '../../journal/selector.js';
+import type { Broker } from '../broker.js';
+
+/**
+ * What the Durable Streams protocol lacks: specs, labels and selector listing.
+ *
+ * - `GET  /v1/journals[?selector=…]`  → `{ journals: [{ spec, writeHead, … }] }`
+ * - `POST /v1/journals/apply[?dryRun=true]` with `{ journals: [spec…] }` (JSON) or a journals
+ *   YAML file → `{ results: [{ name, action: created | updated | unchanged }] }`. All specs are
+ *   validated before any is applied.
+ */
+export function journalRoutes(app: FastifyInstance, broker: Broker): void {
+  app.get('/v1/journals', async (req) => {
+    const q = req.query as Record<string, string | undefined>;
+    const selector = q.selector ? Selector.parse(q.selector) : undefined;
+    return {
+      journals: broker.registry.list(selector).map((j) => {
+        const st = broker.registry.state(j.name);
+        return {
+          spec: j.spec,
+          writeHead: j.head,
+          ...(st.closed ? { closed: true } : {}),
+          ...(st.forkedFrom !== undefined ? { forkedFrom: st.forkedFrom, forkOffset: st.forkOffset } : {}),
+          ...(st.softDeleted ? { deleted: true } : {}),
+        };
+      }),
+    };
+  });
+
+  app.post('/v1/journals/apply', async (req) => {
+    const q = req.query as Record<string, string | undefined>;
+    const body = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
+    const type = String(req.headers['content-type'] ?? '');
+    let inputs: unknown[];
+    if (type.includes('json')) {
+      let doc: unknown;
+      try {
+        doc = JSON.parse(body);
+      } catch (err) {
+        throw new InletError('INVALID_SPEC', `request body is not valid JSON: ${(err as Error).message}`);
+      }
+      const list = (doc as { journals?: unknown })?.journals;
+      if (!Array.isArray(list)) throw new InletError('INVALID_SPEC', 'journals: must be a list');
+      inputs = list;
+    } else {
+      inputs = parseJournalsFile(body, 'request body');
+    }
+    const specs = inputs.map((input, i) => broker.registry.resolve(input, `journals[${i}]`));
+    const names = new Set<string>();
+    for (const [i, s] of specs.entries()) {
+      if (names.has(s.name)) throw new InletError('INVALID_SPEC', `journals[${i}].name: ${s.name} appears twice`);
+      names.add(s.name);
+    }
+    return { dryRun: q.dryRun === 'true', results: await broker.registry.apply(specs, q.dryRun === 'true') };
+  });
+}

@@ -1,0 +1,88 @@
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { InletError } from '../errors.js';
+import { formatOffset } from '../journal/offsets.js';
+import type { Broker } from './broker.js';
+import { journalRoutes } from './routes/journals.js';
+import { streamRoutes } from './routes/stream.js';
+
+const ALLOW_HEADERS = [
+  'content-type', 'authorization', 'if-none-match', 'stream-seq', 'stream-ttl', 'stream-expires-at', 'stream-closed',
+  'producer-id', 'producer-epoch', 'producer-seq', 'stream-forked-from', 'stream-fork-offset', 'stream-fork-sub-offset',
+  'inlet-expect-offset',
+].join(', ');
+const EXPOSE_HEADERS = [
+  'stream-next-offset', 'stream-cursor', 'stream-up-to-date', 'stream-closed', 'stream-ttl', 'stream-expires-at',
+  'producer-epoch', 'producer-seq', 'producer-expected-seq', 'producer-received-seq', 'etag', 'location', 'content-type',
+  'inlet-append-begin', 'inlet-append-end',
+].join(', ');
+
+/** The broker's HTTP server: the Durable Streams protocol, `/v1/journals`, health and metrics. */
+export function buildServer(broker: Broker, log: Logger): FastifyInstance {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: log as unknown as FastifyBaseLogger,
+    bodyLimit: broker.config.maxAppendSize,
+    exposeHeadRoutes: false,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 1024 },
+  });
+
+  // Bodies arrive whole as Buffers, whatever their type: appends are bytes, never parsed here.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  app.addHook('onRequest', async (_req, reply) => {
+    reply.headers({
+      'access-control-allow-origin': '*',
+      'access-control-allow-methods': 'GET, POST, PUT, DELETE, HEAD, OPTIONS',
+      'access-control-allow-headers': ALLOW_HEADERS,
+      'access-control-expose-headers': EXPOSE_HEADERS,
+      'x-content-type-options': 'nosniff',
+      'cross-origin-resource-policy': 'cross-origin',
+    });
+  });
+  app.options('*', async (_req, reply) => reply.code(204).send());
+
+  app.setErrorHandler((err: FastifyError | InletError, req, reply) => {
+    const e = toInletError(err);
+    if (e.status >= 500) req.log.error({ err, url: req.url }, e.message);
+    if (req.method === 'POST') broker.metrics.appendErrors.inc({ code: e.code });
+    const d = e.details ?? {};
+    if (e.code === 'STREAM_CLOSED') reply.header('stream-closed', 'true');
+    if (typeof d.writeHead === 'number') reply.header('stream-next-offset', formatOffset(d.writeHead));
+    if (typeof d.currentEpoch === 'number') reply.header('producer-epoch', String(d.currentEpoch));
+    if (typeof d.expectedSeq === 'number') reply.header('producer-expected-seq', String(d.expectedSeq));
+    if (typeof d.receivedSeq === 'number') reply.header('producer-received-seq', String(d.receivedSeq));
+    if (e.code === 'SHUTTING_DOWN' || e.code === 'STORAGE_FULL') reply.header('retry-after', '1');
+    return reply.code(e.status).type('application/json').send(JSON.stringify(e.toJSON()));
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const e = new InletError('NOT_FOUND', `no route for ${req.method} ${req.url.split('?')[0]}`);
+    return reply.code(404).type('application/json').send(JSON.stringify(e.toJSON()));
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok', journals: broker.registry.list().length }));
+  app.get('/metrics', async (_req, reply) => {
+    reply.type(broker.metrics.registry.contentType);
+    return broker.metrics.registry.metrics();
+  });
+  streamRoutes(app, broker);
+  journalRoutes(app, broker);
+  return app;
+}
+
+/** Fastify's own errors (body too large, bad content) become InletErrors with stable codes. */
+function toInletError(err: FastifyError | InletError): InletError {
+  if (err instanceof InletError) return err;
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new InletError('PAYLOAD_TOO_LARGE', `request body exceeds the broker's limit of ${err.message.match(/\d+/)?.[0] ?? '?'} bytes (--max-append-size)`);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new InletError('BAD_REQUEST', err.message);
+  }
+  if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return new InletError('BAD_REQUEST', err.message);
+  return new InletError('INTERNAL', err.message, { cause: err });
+}

@@ -1,0 +1,121 @@
+import { request, type Dispatcher } from 'undici';
+import { InletError, type ErrorCode } from '../errors.js';
+import type { JournalSpec } from '../journal/spec.js';
+import { formatOffset } from '../journal/offsets.js';
+
+export const DEFAULT_BROKER = 'http://127.0.0.1:8080';
+
+export interface JournalInfo {
+  spec: JournalSpec;
+  writeHead: number;
+  closed?: boolean;
+}
+
+export interface ReadChunk {
+  /** Offset of the chunk's first byte. */
+  offset: number;
+  data: Buffer;
+}
+
+/** A small HTTP client of one broker: journal specs, appends and reads. */
+export class BrokerClient {
+  readonly url: string;
+
+  constructor(url = process.env.INLET_BROKER || DEFAULT_BROKER) {
+    this.url = url.replace(/\/+$/, '');
+  }
+
+  streamUrl(journal: string): string {
+    return `${this.url}/v1/stream/${journal.split('/').map(encodeURIComponent).join('/')}`;
+  }
+
+  async listJournals(selector?: string): Promise<JournalInfo[]> {
+    const q = selector ? `?selector=${encodeURIComponent(selector)}` : '';
+    const body = (await this.call('GET', `${this.url}/v1/journals${q}`)) as { journals: JournalInfo[] };
+    return body.journals;
+  }
+
+  /** Sends a journals YAML file (see `inlet journals apply`); the broker validates all before applying any. */
+  async applyJournals(yaml: string, dryRun: boolean): Promise<{ name: string; action: string }[]> {
+    const body = (await this.call('POST', `${this.url}/v1/journals/apply?dryRun=${dryRun}`, yaml, 'application/yaml')) as {
+      results: { name: string; action: string }[];
+    };
+    return body.results;
+  }
+
+  /** The journal's content type and write head (HEAD). */
+  async head(journal: string): Promise<{ contentType: string; writeHead: number }> {
+    const res = await this.send('HEAD', this.streamUrl(journal));
+    await res.body.dump();
+    if (res.statusCode !== 200) throw statusError(res.statusCode, `journal ${journal}`);
+    return {
+      contentType: String(res.headers['content-type'] ?? 'application/octet-stream'),
+      writeHead: offsetHeader(res.headers['stream-next-offset']),
+    };
+  }
+
+  /** Appends one batch atomically; resolves with its `[begin, end)`. */
+  async append(journal: string, data: Buffer, contentType: string): Promise<{ begin: number; end: number }> {
+    const res = await this.send('POST', this.streamUrl(journal), data, contentType);
+    const text = await res.body.text();
+    if (res.statusCode >= 300) throw errorOf(res.statusCode, text);
+    return { begin: Number(res.headers['inlet-append-begin']), end: Number(res.headers['inlet-append-end']) };
+  }
+
+  /**
+   * Reads from `offset` as chunks. Without `follow` it ends at the write head it finds;
+   * with it, it long-polls for new bytes until `signal` aborts or the journal is closed.
+   */
+  async *read(journal: string, offset: number | 'now', opts: { follow?: boolean; signal?: AbortSignal } = {}): AsyncGenerator<ReadChunk> {
+    let at = offset === 'now' ? 'now' : formatOffset(offset);
+    let caughtUp = false;
+    while (!opts.signal?.aborted) {
+      const live = caughtUp && opts.follow ? '&live=long-poll' : '';
+      const res = await this.send('GET', `${this.streamUrl(journal)}?offset=${at}${live}`, undefined, undefined, opts.signal);
+      if (res.statusCode >= 300) throw errorOf(res.statusCode, await res.body.text());
+      const data = Buffer.from(await res.body.arrayBuffer());
+      const next = String(res.headers['stream-next-offset']);
+      if (data.length > 0) yield { offset: offsetHeader(next) - data.length, data };
+      at = next;
+      caughtUp = res.headers['stream-up-to-date'] === 'true';
+      if (res.headers['stream-closed'] === 'true' || (caughtUp && !opts.follow)) return;
+    }
+  }
+
+  private async call(method: Dispatcher.HttpMethod, url: string, body?: string, type?: string): Promise<unknown> {
+    const res = await this.send(method, url, body, type);
+    const text = await res.body.text();
+    if (res.statusCode >= 300) throw errorOf(res.statusCode, text);
+    return JSON.parse(text);
+  }
+
+  private async send(method: Dispatcher.HttpMethod, url: string, body?: string | Buffer, type?: string, signal?: AbortSignal) {
+    try {
+      return await request(url, { method, body, headers: type ? { 'content-type': type } : {}, signal });
+    } catch (err) {
+      if ((err as Error).name === 'AbortError') throw err;
+      throw new InletError('IO_ERROR', `cannot reach the broker at ${this.url}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+}
+
+function offsetHeader(v: string | string[] | undefined): number {
+  const s = String(v ?? '');
+  return Number(s.includes('_') ? s.split('_')[1] : s);
+}
+
+/** Rebuilds the broker's JSON error (`{ error: { code, message } }`) on the client side. */
+function errorOf(status: number, text: string): InletError {
+  try {
+    const e = (JSON.parse(text) as { error: { code: ErrorCode; message: string } }).error;
+    if (e?.code && e.message) return new InletError(e.code, e.message);
+  } catch {
+    // Not one of ours: fall through.
+  }
+  return statusError(status, text.slice(0, 200) || 'request');
+}
+
+function statusError(status: number, what: string): InletError {
+  if (status === 404) return new InletError('JOURNAL_NOT_FOUND', `${what}: not found`);
+  return new InletError(status >= 500 ? 'IO_ERROR' : 'BAD_REQUEST', `${what}: HTTP ${status}`);
+}

@@ -1,0 +1,266 @@
+import { mkdir, readdir, rm, rmdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { InletError } from '../errors.js';
+import { signal, type Signal } from './deferred.js';
+import { fsyncDir } from './fsutil.js';
+import { parseSpoolFileName, Spool } from './spool.js';
+import type { JournalSpec } from './spec.js';
+
+/** One append: its bytes, and checks run in commit order just before it is written. */
+export interface AppendRequest {
+  readonly chunks: Buffer[];
+  readonly length: number;
+  /** Fails with WRONG_APPEND_OFFSET unless the append would begin here. */
+  readonly expectOffset?: number;
+  /**
+   * Runs in commit order with the offset the append would begin at. Throwing rejects this
+   * append alone; returning a result acknowledges it without writing (e.g. a duplicate).
+   */
+  readonly precondition?: (head: number) => AppendResult | void;
+  /** Runs once the append is durable, still in commit order. */
+  readonly onCommit?: (result: AppendResult) => void;
+  /** Runs if the append passed its precondition but its batch failed to commit (undo). */
+  readonly onFail?: () => void;
+}
+
+export interface AppendResult {
+  readonly begin: number;
+  readonly end: number;
+  /** True when a precondition acknowledged the append without writing it. */
+  readonly duplicate?: boolean;
+}
+
+/** Observes commits, for metrics. */
+export interface CommitObserver {
+  onCommit(journal: string, appends: number, bytes: number, syncSeconds: number): void;
+}
+
+interface Pending {
+  req: AppendRequest;
+  resolve(r: AppendResult): void;
+  reject(e: unknown): void;
+}
+
+/**
+ * A named, append-only byte log on local disk, as a sequence of spools.
+ *
+ * Appends queue and commit in batches (group commit): everything queued while one batch is
+ * being fsync'd goes into the next, so concurrent appenders share fsyncs. An append's bytes
+ * land contiguously, or not at all; readers see only committed bytes.
+ */
+export class Journal {
+  private readonly queue: Pending[] = [];
+  private committing = false;
+  private changed: Signal = signal();
+  private idle: Signal | null = null;
+  private gone = false;
+
+  private constructor(
+    public spec: JournalSpec,
+    readonly dir: string,
+    private readonly spools: Spool[],
+    private readonly observer?: CommitObserver,
+  ) {}
+
+  /** Opens (recovering after a crash) or creates the journal's spools in `dir`. */
+  static async open(spec: JournalSpec, dir: string, observer?: CommitObserver, begin = 0): Promise<Journal> {
+    await mkdir(dir, { recursive: true });
+    const begins = (await readdir(dir))
+      .map(parseSpoolFileName)
+      .filter((b): b is number => b !== null)
+      .sort((a, b) => a - b);
+    const spools: Spool[] = [];
+    for (const b of begins) {
+      const spool = await Spool.recover(dir, b);
+      const prev = spools.at(-1);
+      if (prev && spool.begin !== prev.end) {
+        throw new InletError('IO_ERROR', `journal ${spec.name}: spool at ${spool.begin} does not follow ${prev.end}`);
+      }
+      spools.push(spool);
+    }
+    if (spools.length === 0) spools.push(await Spool.create(dir, begin));
+    return new Journal(spec, dir, spools, observer);
+  }
+
+  get name(): string {
+    return this.spec.name;
+  }
+
+  /** The write head: the end of committed bytes, where the next append begins. */
+  get head(): number {
+    return this.spools.at(-1)!.end;
+  }
+
+  /** The first offset still held locally. */
+  get localBegin(): number {
+    return this.spools[0]!.begin;
+  }
+
+  get deleted(): boolean {
+    return this.gone;
+  }
+
+  /** Queues an append; resolves with its `[begin, end)` once durable. */
+  append(req: AppendRequest): Promise<AppendResult> {
+    if (this.gone) return Promise.reject(notFound(this.name));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ req, resolve, reject });
+      if (!this.committing) void this.commitLoop();
+    });
+  }
+
+  private async commitLoop(): Promise<void> {
+    this.committing = true;
+    try {
+      while (this.queue.length > 0 && !this.gone) {
+        await this.commitBatch(this.queue.splice(0));
+      }
+    } finally {
+      this.committing = false;
+      this.idle?.fire();
+      this.idle = null;
+    }
+  }
+
+  private async commitBatch(batch: Pending[]): Promise<void> {
+    let head = this.head;
+    const accepted: { p: Pending; result: AppendResult }[] = [];
+    const buffers: Buffer[] = [];
+    for (const p of batch) {
+      try {
+        if (p.req.expectOffset !== undefined && p.req.expectOffset !== head) {
+          throw new InletError(
+            'WRONG_APPEND_OFFSET',
+            `journal ${this.name}: append expected offset ${p.req.expectOffset} but the write head is ${head}`,
+            { details: { writeHead: head } },
+          );
+        }
+        const dup = p.req.precondition?.(head);
+        if (dup) {
+          accepted.push({ p, result: { ...dup, duplicate: true } });
+          continue;
+        }
+      } catch (err) {
+        p.reject(err);
+        continue;
+      }
+      accepted.push({ p, result: { begin: head, end: head + p.req.length } });
+      buffers.push(...p.req.chunks);
+      head += p.req.length;
+    }
+    const length = head - this.head;
+    if (length > 0) {
+      try {
+        const spool = await this.spoolFor(length);
+        const started = performance.now();
+        await spool.commit(buffers, length);
+        this.observer?.onCommit(this.name, accepted.length, length, (performance.now() - started) / 1000);
+      } catch (err) {
+        for (const { p } of accepted.reverse()) {
+          p.req.onFail?.();
+          p.reject(err);
+        }
+        return;
+      }
+    }
+    for (const { p, result } of accepted) {
+      if (!result.duplicate) p.req.onCommit?.(result);
+      p.resolve(result);
+    }
+    if (length > 0) this.notify();
+  }
+
+  /** The spool the next batch goes to, rolling to a new one when the current is full. */
+  private async spoolFor(length: number): Promise<Spool> {
+    const current = this.spools.at(-1)!;
+    if (current.length === 0 || current.length + length <= this.spec.fragment.length) return current;
+    const next = await Spool.create(this.dir, current.end);
+    this.spools.push(next);
+    return next;
+  }
+
+  /** Wakes everyone waiting for new bytes or a state change. */
+  notify(): void {
+    const fired = this.changed;
+    this.changed = signal();
+    fired.fire();
+  }
+
+  /** Resolves on the next commit or state change (deletion, closure). Costs nothing while idle. */
+  nextChange(): Promise<void> {
+    return this.changed.promise;
+  }
+
+  /** Reads committed bytes from `offset`, at most `max`, from the spool holding `offset`. */
+  async read(offset: number, max: number): Promise<Buffer> {
+    if (offset < this.localBegin || offset > this.head) {
+      throw new InletError('INVALID_OFFSET', `journal ${this.name}: offset ${offset} is outside [${this.localBegin}, ${this.head}]`);
+    }
+    const spool = this.spoolAt(offset);
+    return spool ? spool.read(offset, max) : Buffer.alloc(0);
+  }
+
+  /** A stream of committed bytes `[from, to)` across spools. */
+  stream(from: number, to: number): Readable {
+    const spools = this.spools.filter((s) => s.end > from && s.begin < to);
+    return Readable.from(
+      (async function* () {
+        for (const s of spools) {
+          yield* s.stream(Math.max(from, s.begin), Math.min(to, s.end));
+        }
+      })(),
+      { objectMode: false },
+    );
+  }
+
+  private spoolAt(offset: number): Spool | undefined {
+    // Spools are few; scan from the newest, where reads concentrate.
+    for (let i = this.spools.length - 1; i >= 0; i--) {
+      const s = this.spools[i]!;
+      if (offset >= s.begin && (offset < s.end || i === this.spools.length - 1)) return s;
+    }
+    return undefined;
+  }
+
+  /** Resolves once every queued append has been committed or failed. */
+  async drain(): Promise<void> {
+    while (this.committing) {
+      this.idle ??= signal();
+      await this.idle.promise;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.drain();
+    await Promise.all(this.spools.map((s) => s.close()));
+  }
+
+  /** Deletes the journal and its local data; pending appends fail, waiters wake. */
+  async remove(): Promise<void> {
+    this.gone = true;
+    for (const p of this.queue.splice(0)) p.reject(notFound(this.name));
+    await this.drain();
+    this.notify();
+    await Promise.all(this.spools.map((s) => s.close()));
+    await removeOwnFiles(this.dir);
+  }
+}
+
+export function notFound(name: string): InletError {
+  return new InletError('JOURNAL_NOT_FOUND', `journal ${name} does not exist`);
+}
+
+/**
+ * Removes a journal's own files (`@…`), keeping the folders of journals named below it.
+ * The record goes first, so a crash midway leaves files that no journal claims.
+ */
+export async function removeOwnFiles(dir: string): Promise<void> {
+  const entries = await readdir(dir).catch(() => [] as string[]);
+  if (entries.includes('@journal.json')) {
+    await rm(join(dir, '@journal.json'));
+    await fsyncDir(dir);
+  }
+  await Promise.all(entries.filter((f) => f.startsWith('@')).map((f) => rm(join(dir, f), { force: true })));
+  await rmdir(dir).catch(() => undefined);
+}

@@ -1,0 +1,186 @@
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from './fsutil.js';
+import { Journal, notFound, removeOwnFiles, type CommitObserver } from './journal.js';
+import { Selector } from './selector.js';
+import { resolveSpec, sameSpec, type JournalSpec } from './spec.js';
+import type { StreamState } from './stream-state.js';
+
+const RECORD_FILE = '@journal.json';
+
+/** What is kept on disk of a journal besides its bytes. */
+interface JournalRecord {
+  spec: JournalSpec;
+  stream: StreamState;
+}
+
+export type ApplyAction = 'created' | 'updated' | 'unchanged';
+
+/**
+ * All journals of a broker: loads them from the data dir at start, creates, updates and
+ * deletes them durably, and finds them by name or label selector.
+ */
+export class JournalRegistry {
+  private readonly journals = new Map<string, Journal>();
+  private readonly states = new Map<string, StreamState>();
+  // Serializes changes per name, so concurrent creates of one journal agree.
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  private constructor(
+    readonly root: string,
+    readonly defaults: Omit<JournalSpec, 'name'>,
+    private readonly observer?: CommitObserver,
+  ) {}
+
+  /** Opens every journal under `<dataDir>/journals`, recovering spools after a crash. */
+  static async load(dataDir: string, defaults: Omit<JournalSpec, 'name'>, observer?: CommitObserver): Promise<JournalRegistry> {
+    const reg = new JournalRegistry(join(dataDir, 'journals'), defaults, observer);
+    for (const dir of await findRecords(reg.root)) {
+      const record = JSON.parse(await readFile(join(dir, RECORD_FILE), 'utf8')) as JournalRecord;
+      const journal = await Journal.open(record.spec, dir, observer, record.stream.forkOffset ?? 0);
+      reg.journals.set(record.spec.name, journal);
+      reg.states.set(record.spec.name, record.stream);
+    }
+    return reg;
+  }
+
+  get(name: string): Journal | undefined {
+    return this.journals.get(name);
+  }
+
+  /** The journal named `name`; throws JOURNAL_NOT_FOUND. */
+  require(name: string): Journal {
+    const j = this.journals.get(name);
+    if (!j) throw notFound(name);
+    return j;
+  }
+
+  state(name: string): StreamState {
+    const s = this.states.get(name);
+    if (!s) throw notFound(name);
+    return s;
+  }
+
+  /** Journals matching `selector` (all when absent), sorted by name. */
+  list(selector?: Selector): Journal[] {
+    return [...this.journals.values()]
+      .filter((j) => !selector || selector.matches(j.spec.labels))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** Fills a user's spec from the broker's defaults; throws INVALID_SPEC naming the field. */
+  resolve(input: unknown, where = ''): JournalSpec {
+    return resolveSpec(input, this.defaults, where);
+  }
+
+  /**
+   * Creates the journal, or checks that an existing one is the same (returning false).
+   * `decide` sees the existing journal's record and may throw to refuse.
+   */
+  create(spec: JournalSpec, stream: StreamState, decide?: (existing: JournalRecord) => void): Promise<boolean> {
+    return this.locked(spec.name, async () => {
+      const existing = this.journals.get(spec.name);
+      if (existing) {
+        decide?.({ spec: existing.spec, stream: this.states.get(spec.name)! });
+        return false;
+      }
+      const dir = this.dirOf(spec.name);
+      // Files left by a deletion that crashed midway belong to no journal.
+      await removeOwnFiles(dir);
+      await mkdir(dir, { recursive: true });
+      await writeFileAtomic(join(dir, RECORD_FILE), JSON.stringify({ spec, stream }, null, 2));
+      const journal = await Journal.open(spec, dir, this.observer, stream.forkOffset ?? 0);
+      this.journals.set(spec.name, journal);
+      this.states.set(spec.name, stream);
+      return true;
+    });
+  }
+
+  /** Creates or updates journals from complete specs; with `dryRun`, only reports. */
+  async apply(specs: JournalSpec[], dryRun = false): Promise<{ name: string; action: ApplyAction }[]> {
+    const out: { name: string; action: ApplyAction }[] = [];
+    for (const spec of specs) {
+      const existing = this.journals.get(spec.name);
+      const action: ApplyAction = !existing ? 'created' : sameSpec(existing.spec, spec) ? 'unchanged' : 'updated';
+      out.push({ name: spec.name, action });
+      if (dryRun || action === 'unchanged') continue;
+      if (action === 'created') {
+        await this.create(spec, { createdAt: new Date().toISOString() });
+      } else {
+        await this.updateRecord(spec.name, (r) => ({ ...r, spec }));
+        existing!.spec = spec;
+      }
+    }
+    return out;
+  }
+
+  /** Changes a journal's stream state in memory only; `updateState` makes it durable. */
+  setState(name: string, state: StreamState): void {
+    this.require(name);
+    this.states.set(name, state);
+  }
+
+  /** Changes a journal's stream state durably. */
+  async updateState(name: string, change: (s: StreamState) => StreamState): Promise<StreamState> {
+    let next!: StreamState;
+    await this.updateRecord(name, (r) => {
+      next = change(r.stream);
+      return { ...r, stream: next };
+    });
+    this.states.set(name, next);
+    return next;
+  }
+
+  private updateRecord(name: string, change: (r: JournalRecord) => JournalRecord): Promise<void> {
+    return this.locked(name, async () => {
+      const j = this.require(name);
+      const record = change({ spec: j.spec, stream: this.states.get(name)! });
+      await writeFileAtomic(join(j.dir, RECORD_FILE), JSON.stringify(record, null, 2));
+    });
+  }
+
+  /** Deletes a journal and its local data. */
+  remove(name: string): Promise<void> {
+    return this.locked(name, async () => {
+      const j = this.require(name);
+      this.journals.delete(name);
+      this.states.delete(name);
+      await j.remove();
+    });
+  }
+
+  /** Waits for in-flight appends of every journal, then closes their files. */
+  async close(): Promise<void> {
+    await Promise.all([...this.journals.values()].map((j) => j.close()));
+  }
+
+  private dirOf(name: string): string {
+    return join(this.root, ...name.split('/'));
+  }
+
+  private locked<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(name) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const settled = next.catch(() => undefined);
+    this.locks.set(name, settled);
+    void settled.then(() => {
+      if (this.locks.get(name) === settled) this.locks.delete(name);
+    });
+    return next;
+  }
+}
+
+/** Folders holding a journal record, found by walking `root`. */
+async function findRecords(root: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    const entries = await readdir(dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return [];
+      throw err;
+    });
+    if (entries.some((e) => e.isFile() && e.name === RECORD_FILE)) out.push(dir);
+    await Promise.all(entries.filter((e) => e.isDirectory()).map((e) => walk(join(dir, e.name))));
+  };
+  await walk(root);
+  return out;
+}

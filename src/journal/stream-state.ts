@@ -1,0 +1,31 @@
+/** An idempotent producer's progress (Durable Streams `Producer-Id`/`-Epoch`/`-Seq`). */
+export interface ProducerState {
+  epoch: number;
+  lastSeq: number;
+  lastUpdated: number;
+}
+
+/**
+ * What the Durable Streams protocol keeps about a journal besides its spec and bytes:
+ * lifetime, closure, fork ancestry and writer sequencing.
+ */
+export interface StreamState {
+  createdAt: string;
+  /** Sliding expiry: the journal expires this many seconds after its last read or append. */
+  ttlSeconds?: number;
+  /** Absolute expiry (ISO 8601). */
+  expiresAt?: string;
+  closed?: boolean;
+  /** The producer append that closed the journal, so its retry is recognised. */
+  closedBy?: { producerId: string; epoch: number; seq: number };
+  /** A fork reads `[0, forkOffset)` from this journal and holds only what follows. */
+  forkedFrom?: string;
+  forkOffset?: number;
+  /** The sub-offset the fork was created with, kept for idempotent re-creation. */
+  forkSubOffset?: number;
+  /** Deleted while forks still read from it: invisible, but its bytes are kept. */
+  softDeleted?: boolean;
+  producers?: Record<string, ProducerState>;
+  /** The last `Stream-Seq` accepted (writer coordination; compared as strings). */
+  lastSeq?: string;
+}
