@@ -30,7 +30,13 @@ export async function startBroker(config: BrokerConfig, log: Logger): Promise<Ru
     stop: () =>
       (stopping ??= (async () => {
         broker.stopLiveReads();
-        await app.close();
+        // Busy keep-alive connections turn idle as their requests finish; close them as they do.
+        const sweeper = setInterval(() => app.server.closeIdleConnections(), 25);
+        try {
+          await app.close();
+        } finally {
+          clearInterval(sweeper);
+        }
         await broker.close();
       })()),
   };

@@ -12,7 +12,7 @@ const dataDir = mkdtempSync(join(tmpdir(), 'inlet-conformance-'));
 
 const broker = spawn(
   process.execPath,
-  [join(root, 'dist/src/cli/main.js'), 'serve', '--port', '0', '--data-dir', dataDir, '--long-poll-timeout', '3s', '--log-level', 'warn'],
+  [join(root, 'dist/src/cli/main.js'), 'serve', '--port', '0', '--data-dir', dataDir, '--long-poll-timeout', '2s', '--log-level', 'warn'],
   { stdio: ['ignore', 'pipe', 'inherit'] },
 );
 const url = await waitForUrl(broker);
