@@ -1,7 +1,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 
 /** One ajv instance for the whole process: schemas compile once. */
-export const ajv = new Ajv({ allErrors: false, strict: true, useDefaults: true, coerceTypes: false });
+export const ajv = new Ajv({ allErrors: false, verbose: true, strict: true, useDefaults: true, coerceTypes: false });
 
 /** `/fragment/length` under root `journals[2]` reads `journals[2].fragment.length`. */
 export function fieldPath(instancePath: string, root = ''): string {
@@ -13,6 +13,9 @@ export function fieldPath(instancePath: string, root = ''): string {
 
 /** Renders ajv's first error as one line naming the field: `fragment.length: must match pattern …`. */
 export function describeAjvError(errors: ErrorObject[] | null | undefined, root = ''): string {
+  // For anyOf, the branch errors say little; the schema's description says what is wanted.
+  const any = errors?.find((x) => x.keyword === 'anyOf' && x.parentSchema?.description);
+  if (any) return `${fieldPath(any.instancePath, root)}: must be ${any.parentSchema!.description}`;
   const e = errors?.[0];
   if (!e) return `${root || '(root)'}: invalid`;
   if (e.keyword === 'additionalProperties') {

@@ -50,7 +50,7 @@ export interface BrokerConfig {
 type Raw = Record<string, unknown>;
 const KEYS = Object.keys(configSchema.properties) as (keyof typeof configSchema.properties)[];
 // Strings from flags and env coerce to the schema's types; YAML keeps its own.
-const validate = new Ajv({ useDefaults: true, coerceTypes: true, strict: true }).compile(configSchema);
+const validate = new Ajv({ useDefaults: true, coerceTypes: true, strict: true, verbose: true }).compile(configSchema);
 
 /** `fragmentLength` ⇄ `--fragment-length` ⇄ `INLET_FRAGMENT_LENGTH`. */
 export const flagName = (key: string): string => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;

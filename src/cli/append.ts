@@ -36,13 +36,16 @@ export async function append(args: string[]): Promise<void> {
     pending.push(chunk);
     pendingBytes += chunk.length;
     if (pendingBytes < batchSize) continue;
-    // Cut at the last newline so no line straddles two appends.
-    const all = Buffer.concat(pending);
-    const cut = all.lastIndexOf(10) + 1;
-    await send(all.subarray(0, cut > 0 ? cut : all.length));
-    const rest = cut > 0 ? all.subarray(cut) : Buffer.alloc(0);
-    pending = rest.length ? [rest] : [];
-    pendingBytes = rest.length;
+    let all = Buffer.concat(pending);
+    // Send batches of at most batchSize, cut after a newline so no line straddles two appends.
+    while (all.length >= batchSize) {
+      const nl = all.lastIndexOf(10, batchSize - 1);
+      const cut = nl >= 0 ? nl + 1 : Math.max(all.indexOf(10, batchSize) + 1, 0) || all.length;
+      await send(all.subarray(0, cut));
+      all = all.subarray(cut);
+    }
+    pending = all.length ? [all] : [];
+    pendingBytes = all.length;
   }
   await send(Buffer.concat(pending));
   if (!values.quiet) process.stderr.write(`appended ${bytes} bytes in ${appends} appends to ${journal}; write head ${head}\n`);
