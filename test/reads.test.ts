@@ -8,6 +8,15 @@ test.before(async () => {
 });
 test.after.always(async () => cleanup(b));
 
+/** Waits until the broker reports at least `n` long-polls waiting (so appends cannot race ahead of them). */
+async function waitForReaders(n: number): Promise<void> {
+  for (;;) {
+    const text = await (await fetch(`${b.url}/metrics`)).text();
+    if (Number(text.match(/inlet_readers\{mode="long-poll"\} (\d+)/)?.[1] ?? 0) >= n) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 const OFF = (n: number) => `0000000000000000_${String(n).padStart(16, '0')}`;
 
 test('reads start at any offset, at -1 (the beginning) or at now (the write head)', async (t) => {
@@ -47,7 +56,7 @@ test('catch-up reads page through history in bounded responses, never splitting 
 test('a long-poll at the write head is woken by the next commit', async (t) => {
   await createJournal(b.url, 'reads/longpoll', 'text/plain');
   const pending = fetch(`${b.url}/v1/stream/reads/longpoll?offset=now&live=long-poll`);
-  await new Promise((r) => setTimeout(r, 100));
+  await waitForReaders(1);
   await appendTo(b.url, 'reads/longpoll', 'ping', 'text/plain');
   const res = await pending;
   t.is(res.status, 200);
@@ -60,9 +69,7 @@ test('a thousand tailing readers are all woken by one append', async (t) => {
   const readers = Array.from({ length: 1000 }, () =>
     fetch(`${b.url}/v1/stream/reads/fanout?offset=${OFF(0)}&live=long-poll`).then(async (r) => ({ status: r.status, body: await r.text() })),
   );
-  await new Promise((r) => setTimeout(r, 500));
-  const metrics = await (await fetch(`${b.url}/metrics`)).text();
-  t.regex(metrics, /inlet_readers\{mode="long-poll"\} (\d{3,})/);
+  await waitForReaders(1000);
   await appendTo(b.url, 'reads/fanout', 'wake', 'text/plain');
   const results = await Promise.all(readers);
   t.true(results.every((r) => r.status === 200 && r.body === 'wake'));

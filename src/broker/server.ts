@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { InletError } from '../errors.js';
 import { formatOffset } from '../journal/offsets.js';
@@ -21,6 +21,8 @@ const EXPOSE_HEADERS = [
 export function buildServer(broker: Broker, log: Logger): FastifyInstance {
   const app: FastifyInstance = Fastify({
     loggerInstance: log as unknown as FastifyBaseLogger,
+    // Per-request log lines would cost more than an append; errors are logged by the error handler.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: broker.config.maxAppendSize,
     exposeHeadRoutes: false,
     return503OnClosing: true,
