@@ -6,6 +6,9 @@ import type { BrokerConfig } from './config.js';
 import { BrokerMetrics } from './metrics.js';
 import { StreamService } from './streams.js';
 import { signal } from '../journal/deferred.js';
+import type { JournalObserver } from '../journal/journal.js';
+import { InletError } from '../errors.js';
+import { Lake } from './lake.js';
 
 /**
  * A running broker's state: its frozen config, journals, protocol semantics and metrics.
@@ -20,19 +23,29 @@ export class Broker {
     readonly registry: JournalRegistry,
     readonly streams: StreamService,
     readonly metrics: BrokerMetrics,
+    readonly lake: Lake,
     readonly log: Logger,
   ) {}
 
   /** Loads every journal in the data dir, recovering spools after a crash. */
   static async open(config: BrokerConfig, log: Logger): Promise<Broker> {
-    const holder: { registry?: JournalRegistry } = {};
-    const metrics = new BrokerMetrics(function* () {
-      for (const j of holder.registry?.list() ?? []) yield [j.name, j.head] as [string, number];
-    });
-    const registry = await JournalRegistry.load(config.dataDir, journalDefaults(config), metrics);
-    holder.registry = registry;
-    const broker = new Broker(config, registry, new StreamService(registry), metrics, log);
-    log.info({ journals: registry.list().length, dataDir: config.dataDir }, 'journals recovered');
+    const holder: { registry?: JournalRegistry; lake?: Lake } = {};
+    const metrics = new BrokerMetrics(
+      function* () {
+        for (const j of holder.registry?.list() ?? []) yield [j.name, j.head] as [string, number];
+      },
+      () => holder.lake?.persister.backlogBytes ?? 0,
+    );
+    const lake = (holder.lake = new Lake(config, metrics, log));
+    const observer: JournalObserver = {
+      onCommit: (...args) => metrics.onCommit(...args),
+      onSeal: (journal, spool) => lake.onSeal(journal, spool),
+    };
+    const registry = (holder.registry = await JournalRegistry.load(config.dataDir, journalDefaults(config), observer));
+    registry.onChange = (name, record) => lake.mirrorRecord(name, record);
+    await lake.start(registry);
+    const broker = new Broker(config, registry, new StreamService(registry, lake), metrics, lake, log);
+    log.info({ journals: registry.list().length, dataDir: config.dataDir, store: config.store }, 'journals recovered');
     return broker;
   }
 
@@ -70,10 +83,26 @@ export class Broker {
     this.shutdown.fire();
   }
 
-  /** Waits for in-flight appends to commit, then closes the journals' files. */
+  /**
+   * Waits for in-flight appends to commit, seals every spool and waits (up to the shutdown
+   * grace) for their fragments to reach the store, then closes the journals' files.
+   */
   async close(): Promise<void> {
     this.stopLiveReads();
+    await Promise.all(this.registry.list().map((j) => j.drain()));
+    await this.lake.close(this.config.shutdownGraceMs);
     await this.registry.close();
+  }
+
+  /** Refuses appends while the store backlog exceeds the local disk budget (back-pressure, never loss). */
+  checkBacklog(): void {
+    const backlog = this.lake.persister.backlogBytes;
+    if (backlog > this.config.diskBudget) {
+      throw new InletError(
+        'STORE_BACKLOG',
+        `the fragment store is not keeping up: ${backlog} bytes wait to upload, over the local disk budget of ${this.config.diskBudget} (--disk-budget); retry later`,
+      );
+    }
   }
 }
 

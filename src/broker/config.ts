@@ -27,6 +27,8 @@ export const configSchema = {
     maxAppendSize: { ...SIZE, default: '64MiB' },
     maxReadSize: { ...SIZE, default: '4MiB', description: 'bytes per catch-up response' },
     longPollTimeout: { ...DURATION, default: '20s' },
+    diskBudget: { ...SIZE, default: '8GiB', description: 'bytes of spools waiting for the store before appends get 503' },
+    shutdownGrace: { ...DURATION, default: '15s', description: 'how long a stopping broker waits for uploads' },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
   },
 } as const;
@@ -44,6 +46,8 @@ export interface BrokerConfig {
   readonly maxAppendSize: number;
   readonly maxReadSize: number;
   readonly longPollTimeoutMs: number;
+  readonly diskBudget: number;
+  readonly shutdownGraceMs: number;
   readonly logLevel: string;
 }
 
@@ -103,6 +107,8 @@ export function loadConfig(flags: Raw, env: NodeJS.ProcessEnv = process.env): Br
     maxAppendSize: parseSize(merged.maxAppendSize as string)!,
     maxReadSize: parseSize(merged.maxReadSize as string)!,
     longPollTimeoutMs: parseDuration(merged.longPollTimeout as string)!,
+    diskBudget: parseSize(merged.diskBudget as string)!,
+    shutdownGraceMs: parseDuration(merged.shutdownGrace as string)!,
     logLevel: merged.logLevel as string,
   });
 }

@@ -1,8 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { CommitObserver } from '../journal/journal.js';
+
 
 /** The broker's Prometheus metrics, on a registry of its own (several brokers may share a process in tests). */
-export class BrokerMetrics implements CommitObserver {
+export class BrokerMetrics {
   readonly registry = new Registry();
   readonly appends = new Counter({
     name: 'inlet_appends_total',
@@ -41,8 +41,45 @@ export class BrokerMetrics implements CommitObserver {
     registers: [this.registry],
   });
   readonly writeHead: Gauge;
+  readonly fragments = new Counter({
+    name: 'inlet_fragments_persisted_total',
+    help: 'Fragments confirmed in a store.',
+    registers: [this.registry],
+  });
+  readonly persistedBytes = new Counter({
+    name: 'inlet_fragment_bytes_total',
+    help: 'Bytes persisted as fragments, uncompressed and compressed.',
+    labelNames: ['form'],
+    registers: [this.registry],
+  });
+  readonly compressSeconds = new Histogram({
+    name: 'inlet_fragment_compress_seconds',
+    help: 'Time to compress and hash one spool.',
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly uploadSeconds = new Histogram({
+    name: 'inlet_fragment_upload_seconds',
+    help: 'Time to upload one fragment.',
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly uploadRetries = new Counter({
+    name: 'inlet_fragment_upload_retries_total',
+    help: 'Failed fragment uploads that will be retried.',
+    registers: [this.registry],
+  });
+  readonly backlog: Gauge;
 
-  constructor(writeHeads: () => Iterable<[string, number]>) {
+  constructor(writeHeads: () => Iterable<[string, number]>, backlogBytes: () => number) {
+    this.backlog = new Gauge({
+      name: 'inlet_persist_backlog_bytes',
+      help: 'Bytes of sealed spools not yet confirmed in a store.',
+      registers: [this.registry],
+      collect() {
+        this.set(backlogBytes());
+      },
+    });
     collectDefaultMetrics({ register: this.registry, prefix: 'inlet_process_' });
     this.writeHead = new Gauge({
       name: 'inlet_write_head_bytes',
@@ -55,6 +92,14 @@ export class BrokerMetrics implements CommitObserver {
         for (const [journal, head] of writeHeads()) this.set({ journal }, head);
       },
     });
+  }
+
+  fragmentPersisted(f: { size: number }, bytes: number, stats: { compressMs: number; uploadMs: number }): void {
+    this.fragments.inc();
+    this.persistedBytes.inc({ form: 'uncompressed' }, bytes);
+    this.persistedBytes.inc({ form: 'compressed' }, f.size);
+    this.compressSeconds.observe(stats.compressMs / 1000);
+    this.uploadSeconds.observe(stats.uploadMs / 1000);
   }
 
   onCommit(journal: string, appends: number, bytes: number, syncSeconds: number): void {

@@ -4,6 +4,9 @@ import type { JournalRegistry } from '../journal/registry.js';
 import { isLineOriented, mediaType, type JournalSpec } from '../journal/spec.js';
 import type { ProducerState, StreamState } from '../journal/stream-state.js';
 import { encodeAppend } from './content.js';
+import type { Lake } from './lake.js';
+import type { Fragment } from '../fragments/fragment-index.js';
+import { readFragment } from '../fragments/fragment-reader.js';
 
 /** Producer states idle longer than this are forgotten (as Kafka-style idempotence does). */
 const PRODUCER_STATE_TTL_MS = 7 * 24 * 3600 * 1000;
@@ -48,7 +51,10 @@ export type AppendOutcome =
 export class StreamService {
   private readonly lastAccess = new Map<string, number>();
 
-  constructor(readonly registry: JournalRegistry) {}
+  constructor(
+    readonly registry: JournalRegistry,
+    private readonly lake: Lake,
+  ) {}
 
   /**
    * The live journal named `name`. Throws JOURNAL_NOT_FOUND if it does not exist or
@@ -275,7 +281,36 @@ export class StreamService {
     if (st.forkedFrom !== undefined && offset < (st.forkOffset ?? 0)) {
       return this.readAt(st.forkedFrom, offset, Math.min(max, st.forkOffset! - offset));
     }
+    if (offset < j.localBegin) return this.readPersisted(j, offset, Math.min(max, j.localBegin - offset));
     return j.read(offset, max);
+  }
+
+  /**
+   * Where `offset` of `journal` is read from: a persisted fragment (history no longer on local
+   * disk), or undefined when the broker holds it locally (or in a fork's source).
+   */
+  persistedAt(journal: Journal, offset: number): Fragment | undefined {
+    const st = this.registry.state(journal.name);
+    if (st.forkedFrom !== undefined && offset < (st.forkOffset ?? 0)) return undefined;
+    return offset < journal.localBegin ? this.lake.fragmentAt(journal, offset) : undefined;
+  }
+
+  /** Up to `max` bytes from `offset`, out of the fragment in the store that holds them. */
+  private async readPersisted(journal: Journal, offset: number, max: number): Promise<Buffer> {
+    const stream = await readFragment(this.lake.fragmentAt(journal, offset), offset);
+    const parts: Buffer[] = [];
+    let got = 0;
+    try {
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        parts.push(chunk);
+        got += chunk.length;
+        if (got >= max) break;
+      }
+    } finally {
+      stream.destroy();
+    }
+    const all = Buffer.concat(parts);
+    return all.length > max ? all.subarray(0, max) : all;
   }
 
   /**
@@ -317,6 +352,7 @@ export class StreamService {
 
   private async removeCascade(name: string): Promise<void> {
     const source = this.registry.state(name).forkedFrom;
+    await this.lake.forget(this.registry.require(name));
     await this.registry.remove(name);
     this.lastAccess.delete(name);
     if (source !== undefined && this.registry.get(source)) {

@@ -1,6 +1,5 @@
 import { mkdir, readdir, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { InletError } from '../errors.js';
 import { signal, type Signal } from './deferred.js';
 import { fsyncDir } from './fsutil.js';
@@ -31,9 +30,10 @@ export interface AppendResult {
   readonly duplicate?: boolean;
 }
 
-/** Observes commits, for metrics. */
-export interface CommitObserver {
-  onCommit(journal: string, appends: number, bytes: number, syncSeconds: number): void;
+/** Observes a journal: commits (for metrics) and sealed spools (to persist them). */
+export interface JournalObserver {
+  onCommit?(journal: string, appends: number, bytes: number, syncSeconds: number): void;
+  onSeal?(journal: Journal, spool: Spool): void;
 }
 
 interface Pending {
@@ -55,16 +55,19 @@ export class Journal {
   private changed: Signal = signal();
   private idle: Signal | null = null;
   private gone = false;
+  private sealWaiters: ((s: Spool | undefined) => void)[] = [];
 
   private constructor(
     public spec: JournalSpec,
     readonly dir: string,
     private readonly spools: Spool[],
-    private readonly observer?: CommitObserver,
+    /** Where the journal's bytes begin when no spool holds them (persisted history, or a fork point). */
+    private base: number,
+    private readonly observer?: JournalObserver,
   ) {}
 
   /** Opens (recovering after a crash) or creates the journal's spools in `dir`. */
-  static async open(spec: JournalSpec, dir: string, observer?: CommitObserver, begin = 0): Promise<Journal> {
+  static async open(spec: JournalSpec, dir: string, observer?: JournalObserver, begin = 0): Promise<Journal> {
     await mkdir(dir, { recursive: true });
     const begins = (await readdir(dir))
       .map(parseSpoolFileName)
@@ -79,8 +82,14 @@ export class Journal {
       }
       spools.push(spool);
     }
-    if (spools.length === 0) spools.push(await Spool.create(dir, begin));
-    return new Journal(spec, dir, spools, observer);
+    // All but the newest spool were sealed before the restart; the newest takes appends again.
+    for (const sp of spools.slice(0, -1)) sp.sealed = true;
+    const last = spools.at(-1);
+    if (last && last.length === 0 && spools.length > 1) {
+      spools.pop();
+      await last.remove();
+    }
+    return new Journal(spec, dir, spools, begin, observer);
   }
 
   get name(): string {
@@ -89,12 +98,34 @@ export class Journal {
 
   /** The write head: the end of committed bytes, where the next append begins. */
   get head(): number {
-    return this.spools.at(-1)!.end;
+    return this.spools.at(-1)?.end ?? this.base;
   }
 
-  /** The first offset still held locally. */
+  /** The first offset still held locally (the head when nothing is). */
   get localBegin(): number {
-    return this.spools[0]!.begin;
+    return this.spools[0]?.begin ?? this.head;
+  }
+
+  /** Spools sealed and waiting to become fragments, oldest first. */
+  get sealedSpools(): Spool[] {
+    return this.spools.filter((s) => s.sealed);
+  }
+
+  /** The spool taking appends, if any. */
+  get currentSpool(): Spool | undefined {
+    const last = this.spools.at(-1);
+    return last && !last.sealed ? last : undefined;
+  }
+
+  /**
+   * Moves an empty journal's write head to `offset`, where its persisted history ends
+   * (a broker starting over an existing store with an empty data dir).
+   */
+  resumeAt(offset: number): void {
+    if (this.spools.some((s) => s.length > 0) || offset < this.head) {
+      throw new InletError('INTERNAL', `journal ${this.name}: cannot resume at ${offset}, local spools reach ${this.head}`);
+    }
+    this.base = offset;
   }
 
   get deleted(): boolean {
@@ -114,14 +145,57 @@ export class Journal {
     this.committing = true;
     try {
       while (this.queue.length > 0 && !this.gone) {
+        this.sealIfAsked();
         await this.commitBatch(this.queue.splice(0));
       }
     } finally {
+      this.sealIfAsked();
       this.committing = false;
       this.idle?.fire();
       this.idle = null;
     }
   }
+
+  /**
+   * Seals the current spool: it takes no more appends and is handed to the observer to be
+   * persisted. Resolves with the sealed spool, or undefined when there was nothing to seal.
+   * Sealing happens between group commits, never during one.
+   */
+  seal(): Promise<Spool | undefined> {
+    return new Promise((resolve) => {
+      this.sealWaiters.push(resolve);
+      if (!this.committing) this.sealIfAsked();
+    });
+  }
+
+  private sealIfAsked(): void {
+    if (this.sealWaiters.length === 0) return;
+    const waiters = this.sealWaiters.splice(0);
+    const current = this.currentSpool;
+    const sealed = current && current.length > 0 ? this.sealSpool(current) : undefined;
+    for (const w of waiters) w(sealed);
+  }
+
+  private sealSpool(spool: Spool): Spool {
+    spool.sealed = true;
+    this.observer?.onSeal?.(this, spool);
+    return spool;
+  }
+
+  /**
+   * Forgets a sealed spool once its fragment is in a store. Its files are deleted after
+   * `graceMs`, so reads already under way on it can finish.
+   */
+  release(spool: Spool, graceMs = 30_000): void {
+    const i = this.spools.indexOf(spool);
+    if (i < 0 || !spool.sealed) return;
+    this.spools.splice(i, 1);
+    const timer = setTimeout(() => void spool.remove(), graceMs);
+    timer.unref();
+    this.pendingRemovals.add({ spool, timer });
+  }
+
+  private readonly pendingRemovals = new Set<{ spool: Spool; timer: NodeJS.Timeout }>();
 
   private async commitBatch(batch: Pending[]): Promise<void> {
     let head = this.head;
@@ -155,7 +229,7 @@ export class Journal {
         const spool = await this.spoolFor(length);
         const started = performance.now();
         await spool.commit(buffers, length);
-        this.observer?.onCommit(this.name, accepted.length, length, (performance.now() - started) / 1000);
+        this.observer?.onCommit?.(this.name, accepted.length, length, (performance.now() - started) / 1000);
       } catch (err) {
         for (const { p } of accepted.reverse()) {
           p.req.onFail?.();
@@ -173,9 +247,11 @@ export class Journal {
 
   /** The spool the next batch goes to, rolling to a new one when the current is full. */
   private async spoolFor(length: number): Promise<Spool> {
-    const current = this.spools.at(-1)!;
-    if (current.length === 0 || current.length + length <= this.spec.fragment.length) return current;
-    const next = await Spool.create(this.dir, current.end);
+    const current = this.currentSpool;
+    if (current && (current.length === 0 || current.length + length <= this.spec.fragment.length)) return current;
+    if (current) this.sealSpool(current);
+    // Spools are created by their first append, so an idle journal holds no empty files.
+    const next = await Spool.create(this.dir, this.head);
     this.spools.push(next);
     return next;
   }
@@ -201,19 +277,6 @@ export class Journal {
     return spool ? spool.read(offset, max) : Buffer.alloc(0);
   }
 
-  /** A stream of committed bytes `[from, to)` across spools. */
-  stream(from: number, to: number): Readable {
-    const spools = this.spools.filter((s) => s.end > from && s.begin < to);
-    return Readable.from(
-      (async function* () {
-        for (const s of spools) {
-          yield* s.stream(Math.max(from, s.begin), Math.min(to, s.end));
-        }
-      })(),
-      { objectMode: false },
-    );
-  }
-
   private spoolAt(offset: number): Spool | undefined {
     // Spools are few; scan from the newest, where reads concentrate.
     for (let i = this.spools.length - 1; i >= 0; i--) {
@@ -234,6 +297,11 @@ export class Journal {
   async close(): Promise<void> {
     await this.drain();
     await Promise.all(this.spools.map((s) => s.close()));
+    for (const r of this.pendingRemovals) {
+      clearTimeout(r.timer);
+      await r.spool.remove();
+    }
+    this.pendingRemovals.clear();
   }
 
   /** Deletes the journal and its local data; pending appends fail, waiters wake. */

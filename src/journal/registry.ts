@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from './fsutil.js';
-import { Journal, notFound, removeOwnFiles, type CommitObserver } from './journal.js';
+import { Journal, notFound, removeOwnFiles, type JournalObserver } from './journal.js';
 import { Selector } from './selector.js';
 import { resolveSpec, sameSpec, type JournalSpec } from './spec.js';
 import type { StreamState } from './stream-state.js';
@@ -9,7 +9,7 @@ import type { StreamState } from './stream-state.js';
 const RECORD_FILE = '@journal.json';
 
 /** What is kept on disk of a journal besides its bytes. */
-interface JournalRecord {
+export interface JournalRecord {
   spec: JournalSpec;
   stream: StreamState;
 }
@@ -25,15 +25,17 @@ export class JournalRegistry {
   private readonly states = new Map<string, StreamState>();
   // Serializes changes per name, so concurrent creates of one journal agree.
   private readonly locks = new Map<string, Promise<unknown>>();
+  /** Called after a journal's record is written (or, with undefined, removed). */
+  onChange: ((name: string, record: JournalRecord | undefined) => void) | undefined;
 
   private constructor(
     readonly root: string,
     readonly defaults: Omit<JournalSpec, 'name'>,
-    private readonly observer?: CommitObserver,
+    private readonly observer?: JournalObserver,
   ) {}
 
   /** Opens every journal under `<dataDir>/journals`, recovering spools after a crash. */
-  static async load(dataDir: string, defaults: Omit<JournalSpec, 'name'>, observer?: CommitObserver): Promise<JournalRegistry> {
+  static async load(dataDir: string, defaults: Omit<JournalSpec, 'name'>, observer?: JournalObserver): Promise<JournalRegistry> {
     const reg = new JournalRegistry(join(dataDir, 'journals'), defaults, observer);
     for (const dir of await findRecords(reg.root)) {
       const record = JSON.parse(await readFile(join(dir, RECORD_FILE), 'utf8')) as JournalRecord;
@@ -92,6 +94,7 @@ export class JournalRegistry {
       const journal = await Journal.open(spec, dir, this.observer, stream.forkOffset ?? 0);
       this.journals.set(spec.name, journal);
       this.states.set(spec.name, stream);
+      this.onChange?.(spec.name, { spec, stream });
       return true;
     });
   }
@@ -136,6 +139,7 @@ export class JournalRegistry {
       const j = this.require(name);
       const record = change({ spec: j.spec, stream: this.states.get(name)! });
       await writeFileAtomic(join(j.dir, RECORD_FILE), JSON.stringify(record, null, 2));
+      this.onChange?.(name, record);
     });
   }
 
@@ -146,6 +150,7 @@ export class JournalRegistry {
       this.journals.delete(name);
       this.states.delete(name);
       await j.remove();
+      this.onChange?.(name, undefined);
     });
   }
 

@@ -1,5 +1,5 @@
-import { open, type FileHandle } from 'node:fs/promises';
-import { constants, createReadStream, type ReadStream } from 'node:fs';
+import { open, unlink, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { storageError } from '../errors.js';
@@ -26,6 +26,9 @@ export function parseSpoolFileName(file: string): number | null {
  * its CRC matches the data, and everything past the last good record is truncated.
  */
 export class Spool {
+  /** Set once the spool takes no more appends; it then waits to be persisted as a fragment. */
+  sealed = false;
+
   private constructor(
     readonly dir: string,
     readonly begin: number,
@@ -33,6 +36,8 @@ export class Spool {
     private readonly data: FileHandle,
     private readonly index: FileHandle,
     private indexLength: number,
+    /** When the first append landed (ms since epoch), for path postfixes and flush intervals. */
+    public firstAppendAt: number | undefined,
   ) {}
 
   /** The end of durable, committed bytes. */
@@ -56,7 +61,7 @@ export class Spool {
       data = await open(path, 'wx+');
       const index = await open(`${path}.index`, 'wx+');
       await fsyncDir(dir);
-      return new Spool(dir, begin, begin, data, index, 0);
+      return new Spool(dir, begin, begin, data, index, 0, undefined);
     } catch (err) {
       await data?.close();
       throw storageError(err, `creating spool ${path}`);
@@ -96,7 +101,10 @@ export class Spool {
     if (dataSize !== end - begin || raw.length !== ends.length * RECORD) {
       await Promise.all([data.datasync(), index.datasync()]);
     }
-    return new Spool(dir, begin, end, data, index, ends.length * RECORD);
+    // The spool file is created by its first append, so its birth time is that append's time.
+    const st = await index.stat();
+    const firstAppendAt = end > begin ? st.birthtimeMs || st.mtimeMs : undefined;
+    return new Spool(dir, begin, end, data, index, ends.length * RECORD, firstAppendAt);
   }
 
   /**
@@ -122,6 +130,7 @@ export class Spool {
     }
     this.end_ = end;
     this.indexLength += RECORD;
+    this.firstAppendAt ??= Date.now();
   }
 
   /** Reads committed bytes from `offset`, at most `max`. */
@@ -137,13 +146,14 @@ export class Spool {
     return got === n ? buf : buf.subarray(0, got);
   }
 
-  /** A stream of committed bytes `[from, to)`; `to` must not exceed `end`. */
-  stream(from: number, to: number): ReadStream {
-    return createReadStream(this.path, { start: from - this.begin, end: to - this.begin - 1, highWaterMark: 1 << 20 });
-  }
-
   async close(): Promise<void> {
     await Promise.allSettled([this.data.close(), this.index.close()]);
+  }
+
+  /** Closes and deletes the spool's files (once its fragment is safely in a store). */
+  async remove(): Promise<void> {
+    await this.close();
+    await Promise.allSettled([unlink(this.path), unlink(`${this.path}.index`)]);
   }
 }
 

@@ -8,6 +8,7 @@ import { jsonArrayOf } from '../content.js';
 import type { Producer } from '../streams.js';
 import { nextCursor } from '../cursor.js';
 import { handleSse } from './sse.js';
+import { readFragment } from '../../fragments/fragment-reader.js';
 
 export const STREAM_PREFIX = '/v1/stream/';
 
@@ -103,6 +104,7 @@ export function streamRoutes(app: FastifyInstance, broker: Broker): void {
     if (body.length === 0 && !close) throw new InletError('EMPTY_APPEND', 'an append needs a body (or Stream-Closed: true to close)');
     if (body.length > 0 && !contentType) throw new InletError('BAD_REQUEST', 'Content-Type is required on an append with a body');
     const expect = header(h[H.expectOffset]);
+    broker.checkBacklog();
     const outcome = await streams.append(name, body, {
       ...(contentType ? { contentType } : {}),
       ...(header(h[H.seq]) !== undefined ? { seq: header(h[H.seq]) } : {}),
@@ -156,6 +158,16 @@ export function streamRoutes(app: FastifyInstance, broker: Broker): void {
     try {
       if (from === 'now' && !live) {
         return finish(reply, journal.name, Buffer.alloc(0), offset, { nowRead: true });
+      }
+      // History that only the store holds streams out whole, fragment by fragment, as it decompresses.
+      const persisted = json ? undefined : streams.persistedAt(journal, offset);
+      if (persisted) {
+        if (live) reply.header(H.cursor, nextCursor(cursor));
+        const upToDate = persisted.end >= journal.head;
+        reply.header('content-type', journal.spec.contentType).header(H.nextOffset, formatOffset(persisted.end));
+        reply.header('content-length', String(persisted.end - offset));
+        if (upToDate) reply.header(H.upToDate, 'true');
+        return reply.code(200).send(await readFragment(persisted, offset));
       }
       let data = await streams.readChunk(journal, offset, broker.config.maxReadSize);
       if (live === 'long-poll' && data.length === 0) {

@@ -1,0 +1,184 @@
+import type { Logger } from 'pino';
+import { InletError } from '../errors.js';
+import { FragmentIndex, type Fragment } from '../fragments/fragment-index.js';
+import { parseFragmentKey } from '../fragments/naming.js';
+import { Persister } from '../fragments/persister.js';
+import { openStore } from '../fragments/stores/index.js';
+import type { Journal } from '../journal/journal.js';
+import type { JournalRecord, JournalRegistry } from '../journal/registry.js';
+import type { Spool } from '../journal/spool.js';
+import { parseDuration } from '../units.js';
+import type { BrokerConfig } from './config.js';
+import type { BrokerMetrics } from './metrics.js';
+
+/** Journal records are mirrored here in the default store; query engines skip `_`-prefixed paths. */
+export const RECORDS_PREFIX = '_inlet/journals/';
+
+/**
+ * The broker's side of the lake: rolls spools at fragment length and flush intervals,
+ * persists them through the Persister, keeps a FragmentIndex per journal from store
+ * listings, and mirrors journal records into the default store so a broker started with
+ * an empty data dir finds its journals and resumes each at the end of its history.
+ */
+export class Lake {
+  readonly persister: Persister;
+  private readonly indexes = new Map<string, FragmentIndex>();
+  private readonly refreshedAt = new Map<string, number>();
+  private ticker: NodeJS.Timeout | undefined;
+  private registry!: JournalRegistry;
+
+  constructor(
+    private readonly config: BrokerConfig,
+    private readonly metrics: BrokerMetrics,
+    private readonly log: Logger,
+  ) {
+    this.persister = new Persister(
+      {
+        onPersisted: (journal, spool, fragment, stats) => {
+          this.index(journal.name).add(fragment);
+          journal.release(spool);
+          this.metrics.fragmentPersisted(fragment, spool.length, stats);
+          this.log.debug({ journal: journal.name, key: fragment.key, bytes: spool.length, ...stats }, 'fragment persisted');
+        },
+        onRetry: (journal, err, attempt, delayMs) => {
+          this.metrics.uploadRetries.inc();
+          const level = attempt <= 2 ? 'debug' : 'warn';
+          this.log[level]({ journal: journal.name, attempt, delayMs, err: (err as Error).message }, 'fragment upload failed; retrying');
+        },
+      },
+      log,
+    );
+  }
+
+  /** Hands a sealed spool to the persister (the journal observer's hook). */
+  onSeal(journal: Journal, spool: Spool): void {
+    this.persister.enqueue(journal, spool);
+  }
+
+  /**
+   * Adopts journals recorded in the default store but unknown locally, lists every journal's
+   * fragments, resumes empty journals at the end of their persisted history, queues spools
+   * sealed before a restart, and starts rolling on flush intervals.
+   */
+  async start(registry: JournalRegistry): Promise<void> {
+    this.registry = registry;
+    const store = openStore(this.config.store);
+    const records = await store.list(RECORDS_PREFIX);
+    for (const obj of records) {
+      if (!obj.key.endsWith('.json')) continue;
+      const name = obj.key.slice(RECORDS_PREFIX.length, -'.json'.length);
+      if (registry.get(name)) continue;
+      const chunks: Buffer[] = [];
+      for await (const c of await store.open(obj.key)) chunks.push(c as Buffer);
+      const record = JSON.parse(Buffer.concat(chunks).toString('utf8')) as JournalRecord;
+      await registry.create(record.spec, record.stream);
+      this.log.info({ journal: name }, 'journal found in the store');
+    }
+    await Promise.all(registry.list().map((j) => this.refresh(j)));
+    for (const j of registry.list()) {
+      const end = this.index(j.name).end;
+      if (j.head < end) {
+        j.resumeAt(end);
+        this.log.info({ journal: j.name, writeHead: end }, 'resumed at the end of persisted history');
+      }
+      for (const s of j.sealedSpools) this.persister.enqueue(j, s);
+    }
+    this.ticker = setInterval(() => this.tick(), 1000);
+    this.ticker.unref();
+  }
+
+  index(name: string): FragmentIndex {
+    let idx = this.indexes.get(name);
+    if (!idx) this.indexes.set(name, (idx = new FragmentIndex()));
+    return idx;
+  }
+
+  /** Re-lists a journal's stores into its index; reports gaps. */
+  async refresh(journal: Journal): Promise<void> {
+    const fragments: Fragment[] = [];
+    for (const url of journal.spec.fragment.stores) fragments.push(...(await this.listFragments(journal.name, url)));
+    const idx = this.index(journal.name);
+    idx.replace(fragments);
+    this.refreshedAt.set(journal.name, Date.now());
+    for (const [from, to] of idx.gaps) {
+      this.log.warn({ journal: journal.name, from, to }, 'persisted history has a gap: no fragment covers these offsets');
+    }
+  }
+
+  /** Fragments of exactly this journal in one store (not of journals named below it). */
+  async listFragments(name: string, storeUrl: string): Promise<Fragment[]> {
+    const store = openStore(storeUrl);
+    const nested = this.registry.list().filter((j) => j.name.startsWith(`${name}/`)).map((j) => `${j.name}/`);
+    const out: Fragment[] = [];
+    for (const obj of await store.list(`${name}/`)) {
+      if (nested.some((n) => obj.key.startsWith(n))) continue;
+      const parsed = parseFragmentKey(obj.key, name);
+      if (parsed) out.push({ ...parsed, store: store.url, key: obj.key, size: obj.size, modified: obj.modified });
+    }
+    return out;
+  }
+
+  /** The persisted fragment holding `offset` of `journal`; throws OFFSET_GONE if none does. */
+  fragmentAt(journal: Journal, offset: number): Fragment {
+    const f = this.index(journal.name).find(offset);
+    if (f) return f;
+    const next = this.index(journal.name).next(offset)?.begin ?? journal.localBegin;
+    throw new InletError('OFFSET_GONE', `journal ${journal.name}: offsets [${offset}, ${next}) are in no fragment of its stores (pruned or missing)`, {
+      details: { nextOffset: next },
+    });
+  }
+
+  /** Mirrors a journal's record into the default store (or removes it), retrying in the background. */
+  mirrorRecord(name: string, record: JournalRecord | undefined): void {
+    const store = openStore(this.config.store);
+    const key = `${RECORDS_PREFIX}${name}.json`;
+    const attempt = (n: number): void => {
+      const op = record ? store.putBytes(key, Buffer.from(JSON.stringify(record, null, 2))) : store.delete(key);
+      op.catch((err: unknown) => {
+        if (n >= 8) return void this.log.error({ journal: name, err: (err as Error).message }, 'cannot mirror the journal record to the store');
+        setTimeout(() => attempt(n + 1), 200 * 2 ** n).unref();
+      });
+    };
+    attempt(0);
+  }
+
+  /** Deletes a journal's fragments from its stores (when the journal itself is deleted). */
+  async forget(journal: Journal): Promise<void> {
+    for (const url of journal.spec.fragment.stores) {
+      const store = openStore(url);
+      for (const f of await this.listFragments(journal.name, url)) await store.delete(f.key);
+    }
+    this.indexes.delete(journal.name);
+  }
+
+  /** Rolls spools whose flush interval has passed, and refreshes indexes when due. */
+  private tick(): void {
+    const now = Date.now();
+    for (const j of this.registry.list()) {
+      const spool = j.currentSpool;
+      const interval = parseDuration(j.spec.fragment.flushInterval) ?? 0;
+      // Intervals align to UTC, so all journals roll together (e.g. on the hour).
+      if (spool?.firstAppendAt !== undefined && interval > 0 && Math.floor(spool.firstAppendAt / interval) < Math.floor(now / interval)) {
+        void j.seal();
+      }
+      const refresh = parseDuration(j.spec.fragment.refreshInterval) ?? 0;
+      if (refresh > 0 && now - (this.refreshedAt.get(j.name) ?? 0) >= refresh) {
+        this.refreshedAt.set(j.name, now);
+        this.refresh(j).catch((err: unknown) => this.log.warn({ journal: j.name, err: (err as Error).message }, 'cannot list fragments'));
+      }
+    }
+  }
+
+  /**
+   * Seals every spool and waits up to `timeoutMs` for the uploads. Spools not uploaded by then
+   * stay on disk, durable, and are persisted by the next start.
+   */
+  async close(timeoutMs: number): Promise<boolean> {
+    clearInterval(this.ticker);
+    await Promise.all(this.registry?.list().map((j) => j.seal()) ?? []);
+    const done = await this.persister.idle(timeoutMs);
+    if (!done) this.log.warn({ backlogBytes: this.persister.backlogBytes }, 'stopping with spools not yet in the store; they upload on the next start');
+    await this.persister.close();
+    return done;
+  }
+}

@@ -1,0 +1,169 @@
+import { rm } from 'node:fs/promises';
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import type { Journal } from '../journal/journal.js';
+import type { Spool } from '../journal/spool.js';
+import type { CompressJob, CompressResult } from './compress-worker.js';
+import type { Fragment } from './fragment-index.js';
+import { CODEC_EXT, fragmentKey, renderPostfix } from './naming.js';
+import { openStore } from './stores/index.js';
+
+export interface PersistObserver {
+  /** A fragment is confirmed in its store; the spool may go. */
+  onPersisted(journal: Journal, spool: Spool, fragment: Fragment, stats: { compressMs: number; uploadMs: number }): void;
+  onRetry(journal: Journal, error: unknown, attempt: number, delayMs: number): void;
+}
+
+interface Job {
+  journal: Journal;
+  spool: Spool;
+}
+
+const MIN_BACKOFF_MS = 200;
+const MAX_BACKOFF_MS = 30_000;
+
+/**
+ * Turns sealed spools into fragments: compresses and hashes them on a worker thread, uploads
+ * them to the journal's first store, and only then lets the spool go. Failed uploads retry
+ * forever with exponential backoff and full jitter; meanwhile the spool stays on local disk
+ * (counted in `backlogBytes`). Nothing here runs on the append path.
+ */
+export class Persister {
+  private readonly queue: Job[] = [];
+  private readonly queued = new Set<Spool>();
+  private running = 0;
+  private stopped = false;
+  private backlog = 0;
+  private readonly worker: CompressWorker;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly observer: PersistObserver,
+    private readonly log: Logger,
+    private readonly concurrency = 2,
+  ) {
+    this.worker = new CompressWorker();
+  }
+
+  /** Bytes of sealed spools not yet confirmed in a store. */
+  get backlogBytes(): number {
+    return this.backlog;
+  }
+
+  get pending(): number {
+    return this.queue.length + this.running;
+  }
+
+  enqueue(journal: Journal, spool: Spool): void {
+    if (this.queued.has(spool) || this.stopped) return;
+    this.queued.add(spool);
+    this.backlog += spool.length;
+    this.queue.push({ journal, spool });
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.running < this.concurrency && this.queue.length > 0 && !this.stopped) {
+      const job = this.queue.shift()!;
+      this.running++;
+      void this.persist(job).finally(() => {
+        this.running--;
+        this.queued.delete(job.spool);
+        this.backlog -= job.spool.length;
+        if (this.pending === 0) for (const w of this.idleWaiters.splice(0)) w();
+        this.pump();
+      });
+    }
+  }
+
+  private async persist({ journal, spool }: Job): Promise<void> {
+    const spec = journal.spec;
+    const store = openStore(spec.fragment.stores[0]!);
+    const tmp = `${spool.path}.${CODEC_EXT[spec.fragment.codec]}.tmp`;
+    for (let attempt = 1; !this.stopped && !journal.deleted; attempt++) {
+      try {
+        const t0 = performance.now();
+        const { sha1, compressedSize } = await this.worker.run({ spool: spool.path, length: spool.length, codec: spec.fragment.codec, out: tmp });
+        const t1 = performance.now();
+        const name = {
+          journal: journal.name,
+          postfix: renderPostfix(spec.fragment.pathPostfixTemplate, new Date(spool.firstAppendAt ?? Date.now())),
+          begin: spool.begin,
+          end: spool.end,
+          sha1,
+          codec: spec.fragment.codec,
+        };
+        const key = fragmentKey(name);
+        // After a restart the fragment may already be there: content-addressed, so equal.
+        if (!(await store.exists(key))) await store.put(key, tmp);
+        const t2 = performance.now();
+        await rm(tmp, { force: true });
+        const fragment: Fragment = { ...name, store: store.url, key, size: compressedSize, modified: new Date() };
+        this.observer.onPersisted(journal, spool, fragment, { compressMs: t1 - t0, uploadMs: t2 - t1 });
+        return;
+      } catch (err) {
+        await rm(tmp, { force: true }).catch(() => undefined);
+        if (this.stopped || journal.deleted) return;
+        const cap = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** Math.min(attempt - 1, 20));
+        const delay = Math.round(Math.random() * cap);
+        this.observer.onRetry(journal, err, attempt, delay);
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  /** Resolves true once nothing is queued or uploading, false if `timeoutMs` passes first. */
+  async idle(timeoutMs: number): Promise<boolean> {
+    if (this.pending === 0) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const done = await Promise.race([
+      new Promise<boolean>((r) => this.idleWaiters.push(() => r(true))),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    return done;
+  }
+
+  /** Stops retrying and ends the worker; unpersisted spools stay on disk for the next start. */
+  async close(): Promise<void> {
+    this.stopped = true;
+    this.queue.length = 0;
+    await this.worker.close();
+    this.log.debug('persister stopped');
+  }
+}
+
+/** One worker thread that compresses and hashes spools, one job at a time per message. */
+class CompressWorker {
+  private readonly worker: Worker;
+  private readonly calls = new Map<number, { resolve: (r: { sha1: string; compressedSize: number }) => void; reject: (e: Error) => void }>();
+  private nextId = 1;
+
+  constructor() {
+    this.worker = new Worker(new URL('./compress-worker.js', import.meta.url));
+    this.worker.unref();
+    this.worker.on('message', (r: CompressResult) => {
+      const call = this.calls.get(r.id);
+      if (!call) return;
+      this.calls.delete(r.id);
+      if (r.error !== undefined) call.reject(new Error(`compressing a spool: ${r.error}`));
+      else call.resolve({ sha1: r.sha1!, compressedSize: r.compressedSize! });
+    });
+    this.worker.on('error', (err) => {
+      for (const c of this.calls.values()) c.reject(err);
+      this.calls.clear();
+    });
+  }
+
+  run(job: Omit<CompressJob, 'id'>): Promise<{ sha1: string; compressedSize: number }> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.calls.set(id, { resolve, reject });
+      this.worker.postMessage({ ...job, id } satisfies CompressJob);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.worker.terminate();
+  }
+}

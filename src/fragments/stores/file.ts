@@ -1,0 +1,94 @@
+import { createReadStream } from 'node:fs';
+import { copyFile, mkdir, open, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
+import type { Readable } from 'node:stream';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { InletError } from '../../errors.js';
+import type { FragmentStore, StoredObject } from './types.js';
+
+/** A folder as a store (`file:///var/lib/inlet/lake/`): the embedded default, and what query engines read locally. */
+export class FileStore implements FragmentStore {
+  readonly root: string;
+
+  constructor(readonly url: string) {
+    this.root = fileURLToPath(url);
+  }
+
+  async put(key: string, file: string): Promise<void> {
+    await this.atomically(key, (tmp) => copyFile(file, tmp));
+  }
+
+  async putBytes(key: string, data: Buffer): Promise<void> {
+    await this.atomically(key, (tmp) => writeFile(tmp, data));
+  }
+
+  /** Writes to a temporary name, fsyncs, renames: readers never see a partial object. */
+  private async atomically(key: string, write: (tmp: string) => Promise<void>): Promise<void> {
+    const path = this.pathOf(key);
+    await mkdir(dirname(path), { recursive: true });
+    const tmp = join(dirname(path), `.${Math.random().toString(36).slice(2)}.tmp`);
+    try {
+      await write(tmp);
+      const fh = await open(tmp, 'r');
+      await fh.sync().finally(() => fh.close());
+      await rename(tmp, path);
+    } catch (err) {
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async exists(key: string): Promise<boolean> {
+    return stat(this.pathOf(key)).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  async list(prefix: string): Promise<StoredObject[]> {
+    // Walk only the deepest folder the prefix names, then filter.
+    const dir = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
+    const out: StoredObject[] = [];
+    const walk = async (d: string): Promise<void> => {
+      const entries = await readdir(d, { withFileTypes: true }).catch(() => []);
+      for (const e of entries) {
+        if (e.name.startsWith('.')) continue; // in-progress uploads
+        const p = join(d, e.name);
+        if (e.isDirectory()) await walk(p);
+        else if (e.isFile()) {
+          const key = relative(this.root, p).split(sep).join('/');
+          if (!key.startsWith(prefix)) continue;
+          const s = await stat(p).catch(() => null);
+          if (s) out.push({ key, size: s.size, modified: s.mtime });
+        }
+      }
+    };
+    await walk(this.pathOf(dir));
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async open(key: string, range?: { start: number; end: number }): Promise<Readable> {
+    const path = this.pathOf(key);
+    const s = await stat(path).catch(() => null);
+    if (!s) throw new InletError('FRAGMENT_NOT_FOUND', `fragment ${this.location(key)} does not exist`);
+    return createReadStream(path, range ? { start: range.start, end: range.end - 1 } : {});
+  }
+
+  async presign(key: string): Promise<string> {
+    return pathToFileURL(this.pathOf(key)).href;
+  }
+
+  async delete(key: string): Promise<void> {
+    await unlink(this.pathOf(key)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+  }
+
+  location(key: string): string {
+    return this.pathOf(key);
+  }
+
+  private pathOf(key: string): string {
+    return join(this.root, ...key.split('/').filter(Boolean));
+  }
+}
