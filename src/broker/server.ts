@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { InletError } from '../errors.js';
 import { formatOffset } from '../journal/offsets.js';
 import type { Broker } from './broker.js';
+import { fragmentRoutes } from './routes/fragments.js';
 import { journalRoutes } from './routes/journals.js';
 import { streamRoutes } from './routes/stream.js';
 
@@ -71,6 +72,7 @@ export function buildServer(broker: Broker, log: Logger): FastifyInstance {
   });
   streamRoutes(app, broker);
   journalRoutes(app, broker);
+  fragmentRoutes(app, broker);
   return app;
 }
 

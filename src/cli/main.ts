@@ -14,6 +14,7 @@ Usage:
   inlet append JOURNAL                      append stdin (batched by lines)
   inlet read JOURNAL [--offset N] [--follow]
                                             write a journal's bytes to stdout
+  inlet fragments list|prune|verify|ddl     fragments in the lake (inlet fragments --help)
 
 Client commands take --broker URL (default $INLET_BROKER, else http://127.0.0.1:8080).
 `;
@@ -28,6 +29,8 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'journals':
       return (await import('./journals.js')).journals(rest);
+    case 'fragments':
+      return (await import('./fragments.js')).fragments(rest);
     case 'append':
       return (await import('./append.js')).append(rest);
     case 'read':

@@ -11,6 +11,28 @@ export interface JournalInfo {
   closed?: boolean;
 }
 
+export interface FragmentInfo {
+  begin: number;
+  end: number;
+  size: number;
+  compressedSize: number;
+  codec: 'gzip' | 'zstd' | 'none';
+  sha1: string;
+  modified: string;
+  store: string;
+  key: string;
+  location: string;
+  url?: string;
+}
+
+export interface JournalFragments {
+  journal: string;
+  writeHead: number;
+  fragments: FragmentInfo[];
+  gaps: { begin: number; end: number }[];
+  spools: { begin: number; end: number; sealed: boolean }[];
+}
+
 export interface ReadChunk {
   /** Offset of the chunk's first byte. */
   offset: number;
@@ -41,6 +63,20 @@ export class BrokerClient {
       results: { name: string; action: string }[];
     };
     return body.results;
+  }
+
+  /** Fragments of one journal (`journal`) or of every journal a selector picks. */
+  async listFragments(which: { journal?: string; selector?: string }, signed = false): Promise<JournalFragments[]> {
+    const body = (await this.call('GET', `${this.url}/v1/fragments?${fragmentQuery(which)}&signed=${signed}`)) as { journals: JournalFragments[] };
+    return body.journals;
+  }
+
+  /** Deletes (or with dryRun, lists) fragments wholly older than their journal's retention. */
+  async pruneFragments(which: { journal?: string; selector?: string }, dryRun: boolean): Promise<{ journal: string; begin: number; end: number; location: string; modified: string }[]> {
+    const body = (await this.call('POST', `${this.url}/v1/fragments/prune?${fragmentQuery(which)}&dryRun=${dryRun}`)) as {
+      pruned: { journal: string; begin: number; end: number; location: string; modified: string }[];
+    };
+    return body.pruned;
   }
 
   /** The journal's content type and write head (HEAD). */
@@ -97,6 +133,10 @@ export class BrokerClient {
       throw new InletError('IO_ERROR', `cannot reach the broker at ${this.url}: ${(err as Error).message}`, { cause: err });
     }
   }
+}
+
+function fragmentQuery(which: { journal?: string; selector?: string }): string {
+  return which.journal !== undefined ? `journal=${encodeURIComponent(which.journal)}` : `selector=${encodeURIComponent(which.selector ?? '')}`;
 }
 
 function offsetHeader(v: string | string[] | undefined): number {

@@ -20,7 +20,7 @@ interface Job {
 }
 
 const MIN_BACKOFF_MS = 200;
-const MAX_BACKOFF_MS = 30_000;
+const MAX_BACKOFF_MS = 10_000;
 
 /**
  * Turns sealed spools into fragments: compresses and hashes them on a worker thread, uploads

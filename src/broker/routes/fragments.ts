@@ -1,0 +1,73 @@
+import type { FastifyInstance } from 'fastify';
+import { InletError } from '../../errors.js';
+import { openStore } from '../../fragments/stores/index.js';
+import type { Journal } from '../../journal/journal.js';
+import { Selector } from '../../journal/selector.js';
+import { parseDuration } from '../../units.js';
+import type { Broker } from '../broker.js';
+
+/**
+ * Fragments of journals, by `journal=<name>` or `selector=<labels>`:
+ *
+ * - `GET  /v1/fragments?…[&signed=true]` → `{ journals: [{ journal, fragments: [...], gaps, spools }] }`;
+ *   with `signed`, each fragment carries a presigned URL for direct reads (valid 1 hour).
+ * - `POST /v1/fragments/prune?…&dryRun=false` deletes fragments wholly older than the journal's
+ *   retention (by upload time); `dryRun` defaults to true.
+ */
+export function fragmentRoutes(app: FastifyInstance, broker: Broker): void {
+  const pick = (q: Record<string, string | undefined>): Journal[] => {
+    if (q.journal) return [broker.registry.require(q.journal)];
+    if (q.selector !== undefined) return broker.registry.list(Selector.parse(q.selector));
+    throw new InletError('BAD_REQUEST', 'give journal=<name> or selector=<labels>');
+  };
+
+  app.get('/v1/fragments', async (req) => {
+    const q = req.query as Record<string, string | undefined>;
+    const out = [];
+    for (const j of pick(q)) {
+      await broker.lake.refresh(j);
+      const idx = broker.lake.index(j.name);
+      out.push({
+        journal: j.name,
+        writeHead: j.head,
+        fragments: await Promise.all(
+          idx.fragments.map(async (f) => ({
+            begin: f.begin,
+            end: f.end,
+            size: f.end - f.begin,
+            compressedSize: f.size,
+            codec: f.codec,
+            sha1: f.sha1,
+            modified: f.modified.toISOString(),
+            store: f.store,
+            key: f.key,
+            location: openStore(f.store).location(f.key),
+            ...(q.signed === 'true' ? { url: await openStore(f.store).presign(f.key, 3600) } : {}),
+          })),
+        ),
+        gaps: idx.gaps.map(([begin, end]) => ({ begin, end })),
+        spools: [...j.sealedSpools, ...(j.currentSpool ? [j.currentSpool] : [])].map((s) => ({ begin: s.begin, end: s.end, sealed: s.sealed })),
+      });
+    }
+    return { journals: out };
+  });
+
+  app.post('/v1/fragments/prune', async (req) => {
+    const q = req.query as Record<string, string | undefined>;
+    const dryRun = q.dryRun !== 'false';
+    const pruned = [];
+    for (const j of pick(q)) {
+      const retention = parseDuration(j.spec.fragment.retention) ?? 0;
+      if (retention <= 0) continue;
+      await broker.lake.refresh(j);
+      const cutoff = Date.now() - retention;
+      for (const f of broker.lake.index(j.name).fragments) {
+        if (f.modified.getTime() >= cutoff) continue;
+        if (!dryRun) await openStore(f.store).delete(f.key);
+        pruned.push({ journal: j.name, begin: f.begin, end: f.end, location: openStore(f.store).location(f.key), modified: f.modified.toISOString() });
+      }
+      if (!dryRun) await broker.lake.refresh(j);
+    }
+    return { dryRun, pruned };
+  });
+}

@@ -1,0 +1,112 @@
+import { createHash } from 'node:crypto';
+import { BrokerClient, type FragmentInfo } from '../client/broker-client.js';
+import { decompressor } from '../fragments/codecs.js';
+import { openStore } from '../fragments/stores/index.js';
+import { Selector } from '../journal/selector.js';
+import { parse, UsageError } from './args.js';
+import { ddl } from './ddl.js';
+
+const HELP = `Usage:
+  inlet fragments list   <journal | -l SELECTOR> [--json] [--signed]
+  inlet fragments prune  <journal | -l SELECTOR> [--yes]        dry run unless --yes
+  inlet fragments verify <journal | -l SELECTOR>                re-read each fragment, check offsets and SHA-1
+  inlet fragments ddl    <journal prefix> [--dialect athena|spark] [--location URL] [--table NAME]
+All take --broker URL.
+`;
+
+/** `inlet fragments list|prune|verify|ddl`. */
+export async function fragments(args: string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  if (sub === undefined || sub === '--help' || sub === '-h') return void process.stdout.write(HELP);
+  const { values, positionals } = parse(rest, {
+    selector: { type: 'string', short: 'l' },
+    json: { type: 'boolean' },
+    signed: { type: 'boolean' },
+    yes: { type: 'boolean' },
+    broker: { type: 'string' },
+    dialect: { type: 'string' },
+    location: { type: 'string' },
+    table: { type: 'string' },
+  });
+  const client = new BrokerClient(values.broker as string | undefined);
+  if (sub === 'ddl') {
+    if (positionals.length !== 1) throw new UsageError('usage: inlet fragments ddl <journal prefix> [--dialect athena|spark]');
+    const dialect = (values.dialect as string | undefined) ?? 'athena';
+    if (dialect !== 'athena' && dialect !== 'spark') throw new UsageError(`--dialect: must be athena or spark, got ${JSON.stringify(dialect)}`);
+    process.stdout.write(await ddl(client, positionals[0]!, dialect, values.location as string | undefined, values.table as string | undefined));
+    return;
+  }
+  const selector = values.selector as string | undefined;
+  if (selector !== undefined) Selector.parse(selector);
+  if ((selector === undefined) === (positionals.length !== 1)) throw new UsageError(`fragments ${sub}: give one journal or -l SELECTOR`);
+  const which = selector !== undefined ? { selector } : { journal: positionals[0]! };
+  switch (sub) {
+    case 'list':
+      return list(client, which, values.json === true, values.signed === true);
+    case 'prune':
+      return prune(client, which, values.yes !== true);
+    case 'verify':
+      return verify(client, which);
+    default:
+      throw new UsageError(`unknown fragments command ${JSON.stringify(sub)} (expected list, prune, verify or ddl)`);
+  }
+}
+
+async function list(client: BrokerClient, which: { journal?: string; selector?: string }, json: boolean, signed: boolean): Promise<void> {
+  const journals = await client.listFragments(which, signed);
+  if (json) return void process.stdout.write(JSON.stringify(journals, null, 2) + '\n');
+  const rows = [['JOURNAL', 'BEGIN', 'END', 'SIZE', 'COMPRESSED', 'CODEC', 'MODIFIED', 'LOCATION']];
+  for (const j of journals) {
+    for (const f of j.fragments) {
+      rows.push([j.journal, String(f.begin), String(f.end), String(f.size), String(f.compressedSize), f.codec, f.modified, signed && f.url ? f.url : f.location]);
+    }
+    for (const s of j.spools) rows.push([j.journal, String(s.begin), String(s.end), String(s.end - s.begin), '-', '-', s.sealed ? 'uploading' : 'spooling', '(broker disk)']);
+    for (const g of j.gaps) process.stderr.write(`warning: ${j.journal}: no fragment covers [${g.begin}, ${g.end})\n`);
+  }
+  printTable(rows);
+}
+
+async function prune(client: BrokerClient, which: { journal?: string; selector?: string }, dryRun: boolean): Promise<void> {
+  const pruned = await client.pruneFragments(which, dryRun);
+  for (const p of pruned) process.stdout.write(`${dryRun ? 'would delete' : 'deleted'} ${p.journal} [${p.begin}, ${p.end}) ${p.location}\n`);
+  process.stderr.write(`${pruned.length} fragment(s) ${dryRun ? 'older than retention (dry run; --yes deletes them)' : 'deleted'}\n`);
+}
+
+async function verify(client: BrokerClient, which: { journal?: string; selector?: string }): Promise<void> {
+  let bad = 0;
+  let checked = 0;
+  for (const j of await client.listFragments(which)) {
+    for (const f of j.fragments) {
+      checked++;
+      const problem = await verifyOne(f);
+      if (problem) bad++;
+      process.stdout.write(`${problem ? 'BAD' : 'ok '} ${j.journal} [${f.begin}, ${f.end}) ${f.location}${problem ? `: ${problem}` : ''}\n`);
+    }
+  }
+  process.stderr.write(`${checked} fragment(s) checked, ${bad} bad\n`);
+  if (bad > 0) process.exitCode = 1;
+}
+
+/** Decompresses a fragment straight from its store; returns what is wrong with it, if anything. */
+async function verifyOne(f: FragmentInfo): Promise<string | undefined> {
+  try {
+    const hash = createHash('sha1');
+    let size = 0;
+    const raw = await openStore(f.store).open(f.key);
+    for await (const chunk of raw.pipe(decompressor(f.codec)) as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      size += chunk.length;
+    }
+    if (size !== f.end - f.begin) return `holds ${size} bytes, its name says ${f.end - f.begin}`;
+    const sum = hash.digest('hex');
+    if (sum !== f.sha1) return `SHA-1 is ${sum}, its name says ${f.sha1}`;
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+export function printTable(rows: string[][]): void {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) process.stdout.write(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ') + '\n');
+}
