@@ -10,7 +10,7 @@ const GZIP_LEVEL = 1;
 const ZSTD_LEVEL = 1;
 
 interface ZstdNapi {
-  CompressStream: new (params?: Record<number, number>) => Transform;
+  CompressStream: new (params?: { compressionLevel?: number }) => Transform;
   DecompressStream: new () => Transform;
 }
 
@@ -39,8 +39,7 @@ export function compressor(codec: Codec): Transform {
     case 'gzip':
       return createGzip({ level: GZIP_LEVEL, chunkSize: 256 * 1024 });
     case 'zstd':
-      // 100 = ZSTD_c_compressionLevel
-      return new (zstdNapi().CompressStream)({ 100: ZSTD_LEVEL });
+      return new (zstdNapi().CompressStream)({ compressionLevel: ZSTD_LEVEL });
     case 'none':
       return new PassThrough({ highWaterMark: 1 << 20 });
   }

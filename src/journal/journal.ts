@@ -190,6 +190,7 @@ export class Journal {
     const i = this.spools.indexOf(spool);
     if (i < 0 || !spool.sealed) return;
     this.spools.splice(i, 1);
+    this.base = Math.max(this.base, spool.end);
     const timer = setTimeout(() => void spool.remove(), graceMs);
     timer.unref();
     this.pendingRemovals.add({ spool, timer });

@@ -1,0 +1,82 @@
+import test from 'ava';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { compressor, decompressor } from '../src/fragments/codecs.js';
+import { FragmentIndex, type Fragment } from '../src/fragments/fragment-index.js';
+import { fragmentKey, parseFragmentKey, renderPostfix } from '../src/fragments/naming.js';
+import { appendTo, cleanup, readAll, runCli, startBroker } from './helpers/broker.js';
+
+const SHA = 'a'.repeat(40);
+
+test('fragment names carry journal, offsets, SHA-1 and codec, sort by offset, and parse back', (t) => {
+  const name = { journal: 'shipments/carrier=UPS/pivot=00', postfix: 'utc_date=2020-11-22/utc_hour=16', begin: 0x1f00, end: 0x2a00, sha1: SHA, codec: 'gzip' as const };
+  const key = fragmentKey(name);
+  t.is(key, `shipments/carrier=UPS/pivot=00/utc_date=2020-11-22/utc_hour=16/0000000000001f00-0000000000002a00-${SHA}.gz`);
+  t.deepEqual(parseFragmentKey(key, name.journal), name);
+  t.is(parseFragmentKey(key.replace('.gz', '.zst'), name.journal)?.codec, 'zstd');
+  t.is(parseFragmentKey(key.replace('.gz', '.raw'), name.journal)?.codec, 'none');
+  t.is(parseFragmentKey(key, 'shipments/carrier=FedEx/pivot=00'), null);
+  t.is(parseFragmentKey(`${name.journal}/notes.txt`, name.journal), null);
+  const keys = [0x10, 0x2, 0x100].map((b) => fragmentKey({ ...name, begin: b, end: b + 1 }));
+  t.deepEqual([...keys].sort(), [keys[1], keys[0], keys[2]]);
+});
+
+test('path postfixes render the first append time in UTC', (t) => {
+  const at = new Date(Date.UTC(2020, 10, 22, 16, 5));
+  t.is(renderPostfix('utc_date=%Y-%m-%d/utc_hour=%H', at), 'utc_date=2020-11-22/utc_hour=16');
+  t.is(renderPostfix('y=%Y/m=%m/min=%M/%%', at), 'y=2020/m=11/min=05/%');
+});
+
+test('the fragment index picks covering fragments and reports gaps', (t) => {
+  const f = (begin: number, end: number): Fragment => ({ journal: 'j', postfix: '', begin, end, sha1: SHA, codec: 'gzip', store: 'file:///x/', key: `${begin}-${end}`, size: 1, modified: new Date(0) });
+  const idx = new FragmentIndex();
+  // [0,100) and a duplicate written by another broker, [100,200) covered by [100,300), then a gap to 400.
+  idx.replace([f(0, 100), f(0, 100), f(100, 200), f(100, 300), f(250, 350), f(400, 500)]);
+  t.deepEqual(idx.fragments.map((x) => [x.begin, x.end]), [[0, 100], [100, 300], [250, 350], [400, 500]]);
+  t.deepEqual(idx.gaps, [[350, 400]]);
+  t.is(idx.find(150)?.end, 300);
+  t.is(idx.find(260)?.end, 350);
+  t.is(idx.find(360), undefined);
+  t.is(idx.next(360)?.begin, 400);
+  t.is(idx.end, 500);
+});
+
+for (const codec of ['gzip', 'zstd', 'none'] as const) {
+  test(`codec ${codec} round-trips 8 MB exactly`, async (t) => {
+    const data = Buffer.alloc(8 << 20);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 2654435761) >>> 27;
+    const out: Buffer[] = [];
+    for await (const c of Readable.from([data.subarray(0, 3 << 20), data.subarray(3 << 20)]).pipe(compressor(codec)).pipe(decompressor(codec))) out.push(c as Buffer);
+    const back = Buffer.concat(out);
+    t.is(createHash('sha1').update(back).digest('hex'), createHash('sha1').update(data).digest('hex'));
+  });
+}
+
+test('spools roll on their flush interval and persist as zstd fragments without a shutdown', async (t) => {
+  const b = await startBroker();
+  try {
+    const apply = await fetch(`${b.url}/v1/journals/apply`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ journals: [{ name: 'roll/z', contentType: 'application/x-ndjson', fragment: { codec: 'zstd', flushInterval: '1s', refreshInterval: '1s' } }] }),
+    });
+    t.is(apply.status, 200);
+    t.is((await appendTo(b.url, 'roll/z', '{"a":1}\n', 'application/x-ndjson')).status, 204);
+    // Bounded wait for the interval roll and upload.
+    let fragments: { begin: number; end: number; codec: string; location: string }[] = [];
+    for (let i = 0; i < 100 && fragments.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const res = (await (await fetch(`${b.url}/v1/fragments?journal=roll/z`)).json()) as { journals: { fragments: typeof fragments }[] };
+      fragments = res.journals[0]!.fragments;
+    }
+    t.is(fragments.length, 1);
+    t.like(fragments[0], { begin: 0, end: 8, codec: 'zstd' });
+    t.regex(fragments[0]!.location, /roll\/z\/utc_date=\d{4}-\d{2}-\d{2}\/utc_hour=\d{2}\/0000000000000000-0000000000000008-[0-9a-f]{40}\.zst$/);
+    t.is((await appendTo(b.url, 'roll/z', '{"a":2}\n', 'application/x-ndjson')).status, 204);
+    t.is((await readAll(b.url, 'roll/z')).toString(), '{"a":1}\n{"a":2}\n');
+    const verify = await runCli(['fragments', 'verify', 'roll/z', '--broker', b.url]);
+    t.is(verify.code, 0, verify.stdout + verify.stderr);
+  } finally {
+    await cleanup(b);
+  }
+});
