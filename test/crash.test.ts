@@ -1,5 +1,5 @@
 import test from 'ava';
-import { rm, symlink, unlink } from 'node:fs/promises';
+import { rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { appendTo, cleanup, createJournal, readAll, startBroker, tempDir } from './helpers/broker.js';
 
@@ -111,10 +111,8 @@ test('a full disk fails the append with 507, keeps the journal consistent, and o
     await createJournal(b.url, 'full/j');
     await createJournal(b.url, 'full/ok');
     await b.stop('SIGTERM');
-    // The journal's (empty) spool now writes to a device that is always full.
-    const spool = join(b.dataDir, 'journals/full/j/@0000000000000000.spool');
-    await unlink(spool);
-    await symlink('/dev/full', spool);
+    // The journal's first spool will write to a device that is always full.
+    await symlink('/dev/full', join(b.dataDir, 'journals/full/j/@0000000000000000.spool'));
     const b2 = await startBroker({ dataDir: b.dataDir });
     const res = await appendTo(b2.url, 'full/j', 'abc');
     t.is(res.status, 507);

@@ -12,7 +12,7 @@ const dataDir = mkdtempSync(join(tmpdir(), 'inlet-conformance-'));
 
 const broker = spawn(
   process.execPath,
-  [join(root, 'dist/src/cli/main.js'), 'serve', '--port', '0', '--data-dir', dataDir, '--long-poll-timeout', '2s', '--log-level', 'warn'],
+  [join(root, 'dist/src/cli/main.js'), 'serve', '--port', '0', '--data-dir', dataDir, '--long-poll-timeout', '2s', '--log-level', process.env.INLET_CONFORMANCE_LOG_LEVEL ?? 'warn'],
   { stdio: ['ignore', 'pipe', 'inherit'] },
 );
 const url = await waitForUrl(broker);
@@ -23,7 +23,9 @@ const vitest = spawn(
   { stdio: 'inherit', env: { ...process.env, INLET_CONFORMANCE_URL: url } },
 );
 const code = await new Promise((resolve) => vitest.on('exit', resolve));
+const brokerExit = new Promise((resolve) => broker.on('exit', resolve));
 broker.kill('SIGTERM');
+const brokerCode = await brokerExit;
 
 const { readFileSync } = await import('node:fs');
 const report = JSON.parse(readFileSync(join(dataDir, 'report.json'), 'utf8'));
@@ -32,6 +34,10 @@ for (const t of failed) console.log(`  failed: ${t.fullName}`);
 console.log(`\nthe reference server passes ${MIN_PASSED}; inlet must pass at least as many`);
 console.log(`conformance: ${report.numPassedTests} passed, ${report.numFailedTests} failed, ${report.numPendingTests + report.numTodoTests} skipped`);
 rmSync(dataDir, { recursive: true, force: true });
+if (brokerCode !== 0) {
+  console.error(`conformance: the broker exited with ${brokerCode} on SIGTERM, not 0`);
+  process.exit(1);
+}
 if (report.numPassedTests < MIN_PASSED) {
   console.error(`conformance: ${report.numPassedTests} passed is below the floor of ${MIN_PASSED}`);
   process.exit(1);
