@@ -2,7 +2,7 @@ import test from 'ava';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { readFile, readdir, rm } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { appendTo, readAll, startBroker, tempDir } from './helpers/broker.js';
+import { appendTo, readAll, runCli, startBroker, tempDir } from './helpers/broker.js';
 import { checkFragment, FRAGMENT_FILE, shipment } from './helpers/lake.js';
 
 const CARRIERS = ['UPS', 'FedEx', 'DHL', 'USPS'];
@@ -88,6 +88,16 @@ test('~50 MB across partitioned journals persists as named gzip fragments that D
     // A broker with an empty data dir over the same store finds the journals and serves everything.
     const b2 = await startBroker({ dataDir: join(dir, 'data2'), args });
     for (const c of CARRIERS) t.true((await readAll(b2.url, journalOf(c))).equals(expected.get(c)!), `${c} history`);
+    // The DDL names the partition columns and the documents' columns.
+    const ddl = await runCli(['fragments', 'ddl', 'shipments', '--location', 's3://my-lake/shipments/', '--broker', b2.url]);
+    t.is(ddl.code, 0, ddl.stderr);
+    t.regex(ddl.stdout, /CREATE EXTERNAL TABLE IF NOT EXISTS `shipments`/);
+    t.regex(ddl.stdout, /PARTITIONED BY \(`carrier` string, `pivot` string, `utc_date` string, `utc_hour` string\)/);
+    t.regex(ddl.stdout, /`vendor` struct<`name`:string>/);
+    t.regex(ddl.stdout, /`weightKg` (double|bigint)/);
+    t.regex(ddl.stdout, /LOCATION 's3:\/\/my-lake\/shipments\/'/);
+    const spark = await runCli(['fragments', 'ddl', 'shipments', '--dialect', 'spark', '--broker', b2.url]);
+    t.regex(spark.stdout, /USING json\nPARTITIONED BY \(`carrier`, `pivot`, `utc_date`, `utc_hour`\)/);
     const more = await appendTo(b2.url, journalOf('UPS'), shipment(1, 'UPS'), 'application/x-ndjson');
     t.is(Number(more.headers.get('inlet-append-begin')), expected.get('UPS')!.length);
     await b2.stop('SIGKILL');

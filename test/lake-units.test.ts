@@ -58,7 +58,7 @@ test('spools roll on their flush interval and persist as zstd fragments without 
     const apply = await fetch(`${b.url}/v1/journals/apply`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ journals: [{ name: 'roll/z', contentType: 'application/x-ndjson', fragment: { codec: 'zstd', flushInterval: '1s', refreshInterval: '1s' } }] }),
+      body: JSON.stringify({ journals: [{ name: 'roll/z', contentType: 'application/x-ndjson', fragment: { codec: 'zstd', flushInterval: '1s', refreshInterval: '1s', retention: '2s' } }] }),
     });
     t.is(apply.status, 200);
     t.is((await appendTo(b.url, 'roll/z', '{"a":1}\n', 'application/x-ndjson')).status, 204);
@@ -76,6 +76,17 @@ test('spools roll on their flush interval and persist as zstd fragments without 
     t.is((await readAll(b.url, 'roll/z')).toString(), '{"a":1}\n{"a":2}\n');
     const verify = await runCli(['fragments', 'verify', 'roll/z', '--broker', b.url]);
     t.is(verify.code, 0, verify.stdout + verify.stderr);
+
+    // Retention: once the fragment is wholly older than 2s, prune lists it, and deletes it with --yes.
+    await new Promise((r) => setTimeout(r, 2100));
+    const dry = await runCli(['fragments', 'prune', 'roll/z', '--broker', b.url]);
+    t.regex(dry.stdout, /would delete roll\/z \[0, 8\)/);
+    const list = await runCli(['fragments', 'list', 'roll/z', '--broker', b.url]);
+    t.regex(list.stdout, /roll\/z\s+0\s+8\s+8\s+\d+\s+zstd/);
+    const real = await runCli(['fragments', 'prune', 'roll/z', '--yes', '--broker', b.url]);
+    t.regex(real.stdout, /deleted roll\/z \[0, 8\)/);
+    const after = (await (await fetch(`${b.url}/v1/fragments?journal=roll/z`)).json()) as { journals: { fragments: { begin: number }[] }[] };
+    t.false(after.journals[0]!.fragments.some((f) => f.begin === 0));
   } finally {
     await cleanup(b);
   }

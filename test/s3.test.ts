@@ -47,33 +47,37 @@ test('fragments persist to an S3 store; while it is down appends are acknowledge
     t.true(first.statuses.every((s) => s === 204));
     await storeReaches(store, first.body.length - 70_000);
 
-    // The store goes away: appends are still acknowledged from local disk...
-    await s3.stop();
-    const during = await appendDocs(b.url, 2000, 10);
-    t.true(during.statuses.slice(0, 5).every((s) => s === 204), String(during.statuses));
-    // ...until the backlog passes the disk budget: then 503, never silent loss.
-    let refused: Response | undefined;
-    for (let i = 0; i < 40 && !refused; i++) {
-      const res = await appendTo(b.url, JOURNAL, shipment(9_000 + i, 'DHL').repeat(200), 'application/x-ndjson');
-      if (res.status === 503) refused = res;
-      else t.is(res.status, 204);
-      if (res.status === 204) during.body += shipment(9_000 + i, 'DHL').repeat(200);
-    }
-    t.truthy(refused, 'appends were refused once the backlog passed the budget');
-    const err = (await refused!.json()) as { error: { code: string; message: string } };
-    t.is(err.error.code, 'STORE_BACKLOG');
-    t.regex(err.error.message, /disk budget/);
+    let expected = Buffer.from(first.body);
+    if (s3.canStop) {
+      // The store goes away: appends are still acknowledged from local disk...
+      await s3.stop();
+      const during = await appendDocs(b.url, 2000, 10);
+      t.true(during.statuses.slice(0, 5).every((s) => s === 204), String(during.statuses));
+      // ...until the backlog passes the disk budget: then 503, never silent loss.
+      let refused: Response | undefined;
+      for (let i = 0; i < 40 && !refused; i++) {
+        const res = await appendTo(b.url, JOURNAL, shipment(9_000 + i, 'DHL').repeat(200), 'application/x-ndjson');
+        if (res.status === 503) refused = res;
+        else t.is(res.status, 204);
+        if (res.status === 204) during.body += shipment(9_000 + i, 'DHL').repeat(200);
+      }
+      t.truthy(refused, 'appends were refused once the backlog passed the budget');
+      const err = (await refused!.json()) as { error: { code: string; message: string } };
+      t.is(err.error.code, 'STORE_BACKLOG');
+      t.regex(err.error.message, /disk budget/);
 
-    // The store returns; the backlog uploads and appends are accepted again.
-    await s3.restart();
-    const expected = Buffer.from(first.body + during.body);
-    const keys = await storeReaches(store, expected.length - 70_000);
+      // The store returns; the backlog uploads and appends are accepted again.
+      await s3.restart();
+      expected = Buffer.from(first.body + during.body);
+      await storeReaches(store, expected.length - 70_000);
+    } else {
+      t.log('external S3 endpoint: the outage part of this test needs a store the test can stop');
+    }
     const after = await appendDocs(b.url, 50_000, 2);
     t.true(after.statuses.every((s) => s === 204));
     t.is(await b.stop('SIGTERM'), 0);
     const all = Buffer.concat([expected, Buffer.from(after.body)]);
     const final = await storeReaches(store, all.length);
-    t.true(final.length >= keys.length);
 
     // Every fragment in the bucket holds exactly its bytes; `inlet fragments verify` agrees.
     for (const key of final) {

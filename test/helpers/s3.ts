@@ -7,6 +7,8 @@ export interface TestS3 {
   storeUrl(prefix?: string): string;
   /** Env a broker (or any AWS SDK client) needs to reach it. */
   env: NodeJS.ProcessEnv;
+  /** False for an external endpoint (MinIO), which tests cannot take down. */
+  canStop: boolean;
   stop(): Promise<void>;
   /** Starts the server again on the same port over the same data (after `stop`). */
   restart(): Promise<void>;
@@ -25,6 +27,7 @@ export async function startS3(): Promise<TestS3> {
     return {
       storeUrl: (prefix = `t${Date.now()}/`) => `s3://${process.env.INLET_TEST_S3_BUCKET ?? BUCKET}/${prefix}?endpoint=${encodeURIComponent(external)}&region=us-east-1&forcePathStyle=true`,
       env: {},
+      canStop: false,
       stop: async () => {
         throw new Error('cannot stop an external S3 endpoint');
       },
@@ -45,6 +48,7 @@ export async function startS3(): Promise<TestS3> {
   return {
     storeUrl: (prefix = '') => `s3://${BUCKET}/${prefix}?endpoint=${encodeURIComponent(endpoint())}&region=us-east-1&forcePathStyle=true`,
     env: { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' },
+    canStop: true,
     stop: () => server.close(),
     restart: start,
     cleanup: async () => {
