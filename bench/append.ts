@@ -150,7 +150,7 @@ try {
   const compressS = metric(/inlet_fragment_compress_seconds_sum (\S+)/);
   const uploadS = metric(/inlet_fragment_upload_seconds_sum (\S+)/);
   console.log(
-    `\npersisted ${(raw / 1e6).toFixed(0)} MB as ${metric(/inlet_fragments_persisted_total (\S+)/)} gzip fragments (ratio ${(raw / packed).toFixed(1)}): ` +
+    `\npersisted ${(raw / 1e6).toFixed(0)} MB as ${metric(/^inlet_fragments_persisted_total (\S+)$/m)} gzip fragments (ratio ${(raw / packed).toFixed(1)}): ` +
       `compress+hash ${(raw / 1e6 / compressS).toFixed(0)} MB/s on the worker thread, upload to the file store ${(packed / 1e6 / uploadS).toFixed(0)} MB/s compressed`,
   );
 } finally {
