@@ -39,6 +39,14 @@ test('the fragment index picks covering fragments and reports gaps', (t) => {
   t.is(idx.find(360), undefined);
   t.is(idx.next(360)?.begin, 400);
   t.is(idx.end, 500);
+  // A listing taken before a fragment was added keeps that fragment (regression: a refresh
+  // racing an upload dropped the new fragment, and reads of its offsets failed with OFFSET_GONE).
+  const since = idx.currentVersion;
+  idx.add(f(500, 600));
+  idx.replace([f(0, 100), f(100, 300), f(250, 350), f(400, 500)], since);
+  t.is(idx.find(550)?.end, 600);
+  idx.replace([f(0, 100), f(100, 300), f(250, 350), f(400, 500), f(500, 600)], idx.currentVersion);
+  t.is(idx.fragments.length, 5);
 });
 
 for (const codec of ['gzip', 'zstd', 'none'] as const) {

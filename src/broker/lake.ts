@@ -95,10 +95,11 @@ export class Lake {
 
   /** Re-lists a journal's stores into its index; reports gaps. */
   async refresh(journal: Journal): Promise<void> {
+    const idx = this.index(journal.name);
+    const since = idx.currentVersion;
     const fragments: Fragment[] = [];
     for (const url of journal.spec.fragment.stores) fragments.push(...(await this.listFragments(journal.name, url)));
-    const idx = this.index(journal.name);
-    idx.replace(fragments);
+    idx.replace(fragments, since);
     this.refreshedAt.set(journal.name, Date.now());
     for (const [from, to] of idx.gaps) {
       this.log.warn({ journal: journal.name, from, to }, 'persisted history has a gap: no fragment covers these offsets');

@@ -19,17 +19,20 @@ export async function ddl(client: BrokerClient, prefix: string, dialect: 'athena
   const columns = new Map<string, HiveType>();
   for (const j of journals) {
     if (j.writeHead === 0) continue;
-    for await (const chunk of client.read(j.spec.name, 0)) {
-      for (const line of chunk.data.toString('utf8').split('\n').slice(0, 200)) {
-        if (!line.trim()) continue;
-        try {
-          const doc = JSON.parse(line) as unknown;
-          if (doc && typeof doc === 'object' && !Array.isArray(doc)) merge(columns, doc as Record<string, unknown>);
-        } catch {
-          // Not JSON: the column list stays as inferred so far.
-        }
+    const res = await client.readFrom(j.spec.name, 0, false);
+    let sample = '';
+    for await (const data of res.body) {
+      sample += data.toString('utf8');
+      if (sample.length > 256 * 1024) break;
+    }
+    for (const line of sample.split('\n').slice(0, 200)) {
+      if (!line.trim()) continue;
+      try {
+        const doc = JSON.parse(line) as unknown;
+        if (doc && typeof doc === 'object' && !Array.isArray(doc)) merge(columns, doc as Record<string, unknown>);
+      } catch {
+        // Not JSON: the column list stays as inferred so far.
       }
-      break;
     }
     if (columns.size > 0) break;
   }

@@ -1,16 +1,33 @@
 import { BrokerClient } from '../client/broker-client.js';
 import { parseOffset } from '../journal/offsets.js';
+import { Selector } from '../journal/selector.js';
+import { JournalReader } from '../readers/journal-reader.js';
+import { readDocuments } from '../readers/documents.js';
+import { SelectorReader } from '../readers/selector-reader.js';
+import type { Chunk } from '../readers/types.js';
 import { parse, UsageError } from './args.js';
+import { Progress } from './progress.js';
 
-/** `inlet read JOURNAL [--offset N] [--follow]`: raw bytes to stdout; exits at the write head unless following. */
+const USAGE = 'usage: inlet read <JOURNAL | -l SELECTOR> [--offset N|-1|now] [--follow] [--docs] [--via-broker] [--allow-jumps]';
+
+/**
+ * `inlet read`: a journal's bytes (or, with -l, every matching journal's) to stdout, history
+ * from the lake and then, with --follow, live appends. --docs prints one JSON document per line
+ * prefixed with its journal and offsets. A progress bar goes to stderr when it is a terminal.
+ */
 export async function read(args: string[]): Promise<void> {
   const { values, positionals } = parse(args, {
     broker: { type: 'string' },
     offset: { type: 'string', short: 'o' },
     follow: { type: 'boolean', short: 'f' },
+    selector: { type: 'string', short: 'l' },
+    docs: { type: 'boolean' },
+    'via-broker': { type: 'boolean' },
+    'allow-jumps': { type: 'boolean' },
   });
-  const journal = positionals[0];
-  if (!journal || positionals.length > 1) throw new UsageError('usage: inlet read JOURNAL [--offset N|-1|now] [--follow]');
+  const selector = values.selector as string | undefined;
+  if (selector !== undefined) Selector.parse(selector);
+  if ((selector === undefined) === (positionals.length !== 1)) throw new UsageError(USAGE);
   let offset: number | 'now';
   try {
     offset = parseOffset((values.offset as string | undefined) ?? '-1');
@@ -21,11 +38,34 @@ export async function read(args: string[]): Promise<void> {
   const abort = new AbortController();
   process.once('SIGINT', () => abort.abort());
   process.stdout.on('error', () => abort.abort()); // e.g. EPIPE from `| head`
+  const opts = {
+    offset,
+    follow: values.follow === true,
+    direct: values['via-broker'] ? ('never' as const) : ('auto' as const),
+    allowJumps: values['allow-jumps'] === true,
+    onJump: (j: { journal: string; from: number; to: number }) => process.stderr.write(`inlet: ${j.journal}: history [${j.from}, ${j.to}) is gone; skipped to ${j.to}\n`),
+    signal: abort.signal,
+  };
+  const chunks: AsyncIterable<Chunk> = selector !== undefined ? new SelectorReader(client, selector, opts) : new JournalReader(client, positionals[0]!, opts);
+  const progress = process.stderr.isTTY ? await Progress.start(client, selector !== undefined ? { selector } : { journal: positionals[0]! }, offset) : undefined;
+  const write = async (data: Buffer | string) => {
+    if (!process.stdout.write(data)) await new Promise((r) => process.stdout.once('drain', r));
+  };
   try {
-    for await (const chunk of client.read(journal, offset, { follow: values.follow === true, signal: abort.signal })) {
-      if (!process.stdout.write(chunk.data)) await new Promise((r) => process.stdout.once('drain', r));
+    if (values.docs) {
+      for await (const d of readDocuments(chunks)) {
+        progress?.advance(d.journal, d.end - d.begin);
+        await write(`${d.journal}\t${d.begin}\t${d.end}\t${JSON.stringify(d.doc)}\n`);
+      }
+    } else {
+      for await (const c of chunks) {
+        progress?.advance(c.journal, c.data.length);
+        await write(c.data);
+      }
     }
   } catch (err) {
     if (!abort.signal.aborted) throw err;
+  } finally {
+    progress?.stop();
   }
 }

@@ -33,10 +33,13 @@ export interface JournalFragments {
   spools: { begin: number; end: number; sealed: boolean }[];
 }
 
-export interface ReadChunk {
-  /** Offset of the chunk's first byte. */
-  offset: number;
-  data: Buffer;
+export interface StreamRead {
+  status: number;
+  body: AsyncIterable<Buffer> & { dump(): Promise<void> };
+  /** Offset after the bytes of this response. */
+  next: number;
+  upToDate: boolean;
+  closed: boolean;
 }
 
 /** A small HTTP client of one broker: journal specs, appends and reads. */
@@ -99,23 +102,22 @@ export class BrokerClient {
   }
 
   /**
-   * Reads from `offset` as chunks. Without `follow` it ends at the write head it finds;
-   * with it, it long-polls for new bytes until `signal` aborts or the journal is closed.
+   * One read of the Durable Streams API from `offset`: the response's headers and its body as
+   * a stream (consumed by the caller). `live` long-polls at the write head.
    */
-  async *read(journal: string, offset: number | 'now', opts: { follow?: boolean; signal?: AbortSignal } = {}): AsyncGenerator<ReadChunk> {
-    let at = offset === 'now' ? 'now' : formatOffset(offset);
-    let caughtUp = false;
-    while (!opts.signal?.aborted) {
-      const live = caughtUp && opts.follow ? '&live=long-poll' : '';
-      const res = await this.send('GET', `${this.streamUrl(journal)}?offset=${at}${live}`, undefined, undefined, opts.signal);
-      if (res.statusCode >= 300) throw errorOf(res.statusCode, await res.body.text());
-      const data = Buffer.from(await res.body.arrayBuffer());
-      const next = String(res.headers['stream-next-offset']);
-      if (data.length > 0) yield { offset: offsetHeader(next) - data.length, data };
-      at = next;
-      caughtUp = res.headers['stream-up-to-date'] === 'true';
-      if (res.headers['stream-closed'] === 'true' || (caughtUp && !opts.follow)) return;
+  async readFrom(journal: string, offset: number, live: boolean, signal?: AbortSignal): Promise<StreamRead> {
+    const res = await this.send('GET', `${this.streamUrl(journal)}?offset=${formatOffset(offset)}${live ? '&live=long-poll' : ''}`, undefined, undefined, signal);
+    if (res.statusCode >= 300 && res.statusCode !== 304) {
+      throw errorOf(res.statusCode, await res.body.text());
     }
+    const h = res.headers;
+    return {
+      status: res.statusCode,
+      body: res.body,
+      next: offsetHeader(h['stream-next-offset']),
+      upToDate: h['stream-up-to-date'] === 'true',
+      closed: h['stream-closed'] === 'true',
+    };
   }
 
   private async call(method: Dispatcher.HttpMethod, url: string, body?: string, type?: string): Promise<unknown> {
@@ -147,8 +149,11 @@ function offsetHeader(v: string | string[] | undefined): number {
 /** Rebuilds the broker's JSON error (`{ error: { code, message } }`) on the client side. */
 function errorOf(status: number, text: string): InletError {
   try {
-    const e = (JSON.parse(text) as { error: { code: ErrorCode; message: string } }).error;
-    if (e?.code && e.message) return new InletError(e.code, e.message);
+    const e = (JSON.parse(text) as { error: { code: ErrorCode; message: string } & Record<string, unknown> }).error;
+    if (e?.code && e.message) {
+      const { code, message, ...details } = e;
+      return new InletError(code, message, { details });
+    }
   } catch {
     // Not one of ours: fall through.
   }

@@ -19,14 +19,27 @@ export interface Fragment extends FragmentName {
 export class FragmentIndex {
   private cover: Fragment[] = [];
   private holes: [number, number][] = [];
+  // Fragments added by this broker, by the version that added them, until a listing includes them.
+  private version = 0;
+  private readonly added = new Map<Fragment, number>();
 
-  /** Replaces the index with a fresh store listing. */
-  replace(fragments: Iterable<Fragment>): void {
-    this.rebuild([...fragments]);
+  /** Call before listing the stores; pass the result to `replace`. */
+  get currentVersion(): number {
+    return this.version;
+  }
+
+  /**
+   * Replaces the index with a store listing that began at version `since`. Fragments added
+   * after that are kept: the listing may have been taken before they were uploaded.
+   */
+  replace(fragments: Iterable<Fragment>, since = this.version): void {
+    for (const [f, v] of this.added) if (v <= since) this.added.delete(f);
+    this.rebuild([...fragments, ...this.added.keys()]);
   }
 
   /** Adds a fragment just persisted by this broker. */
   add(f: Fragment): void {
+    this.added.set(f, ++this.version);
     this.rebuild([...this.cover, f]);
   }
 

@@ -1,0 +1,32 @@
+import { ReaderError, type Chunk, type Document } from './types.js';
+
+/**
+ * Splits a journal's chunks into NDJSON documents with the offsets of their lines. A reader
+ * resumed at a document's `end` yields exactly the documents after it. A line that is not JSON
+ * fails with INVALID_CONTENT naming the journal and offset.
+ */
+export async function* readDocuments<T = unknown>(chunks: AsyncIterable<Chunk>): AsyncGenerator<Document<T>> {
+  // Partial lines per journal: chunks of several journals may interleave.
+  const carry = new Map<string, { offset: number; data: Buffer }>();
+  for await (const c of chunks) {
+    const held = carry.get(c.journal);
+    const buf = held ? Buffer.concat([held.data, c.data]) : c.data;
+    const base = held ? held.offset : c.offset;
+    let at = 0;
+    for (let nl = buf.indexOf(10, at); nl >= 0; nl = buf.indexOf(10, at)) {
+      const line = buf.toString('utf8', at, nl);
+      let doc: T;
+      try {
+        doc = JSON.parse(line) as T;
+      } catch (err) {
+        throw new ReaderError('INVALID_CONTENT', `journal ${c.journal}: the line at offset ${base + at} is not JSON: ${(err as Error).message}`, {
+          details: { journal: c.journal, offset: base + at },
+        });
+      }
+      yield { journal: c.journal, begin: base + at, end: base + nl + 1, doc };
+      at = nl + 1;
+    }
+    if (at < buf.length) carry.set(c.journal, { offset: base + at, data: buf.subarray(at) });
+    else carry.delete(c.journal);
+  }
+}
