@@ -12,8 +12,8 @@ Usage:
   inlet journals apply -f FILE [--dry-run]  create or update journals from YAML
   inlet journals list [-l SELECTOR]         list journals: name, labels, write head
   inlet append JOURNAL                      append stdin (batched by lines)
-  inlet read JOURNAL [--offset N] [--follow]
-                                            write a journal's bytes to stdout
+  inlet read <JOURNAL | -l SELECTOR> [--offset N] [--follow] [--docs]
+                                            history from the lake, then live, to stdout
   inlet fragments list|prune|verify|ddl     fragments in the lake (inlet fragments --help)
 
 Client commands take --broker URL (default $INLET_BROKER, else http://127.0.0.1:8080).
