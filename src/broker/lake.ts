@@ -35,8 +35,19 @@ export class Lake {
     this.persister = new Persister(
       {
         onPersisted: (journal, spool, fragment, stats) => {
+          if (journal.deleted) {
+            // Deleted while uploading: the fragment belongs to no journal.
+            void openStore(fragment.store).delete(fragment.key).catch(() => undefined);
+            return;
+          }
           this.index(journal.name).add(fragment);
           journal.release(spool);
+          if (journal.localBegin > (this.registry.state(journal.name).persistedEnd ?? 0)) {
+            const end = journal.localBegin;
+            void this.registry
+              .updateState(journal.name, (s) => ({ ...s, persistedEnd: Math.max(s.persistedEnd ?? 0, end) }), { local: true })
+              .catch(() => undefined);
+          }
           this.metrics.fragmentPersisted(fragment, spool.length, stats);
           this.log.debug({ journal: journal.name, key: fragment.key, bytes: spool.length, ...stats }, 'fragment persisted');
         },
@@ -76,7 +87,12 @@ export class Lake {
     }
     await Promise.all(registry.list().map((j) => this.refresh(j)));
     for (const j of registry.list()) {
-      const end = this.index(j.name).end;
+      const listed = this.index(j.name).end;
+      const recorded = registry.state(j.name).persistedEnd ?? 0;
+      if (recorded > listed) {
+        this.log.error({ journal: j.name, listedEnd: listed, recordedEnd: recorded }, 'the store holds less history than was persisted; offsets past its end are reported missing, never reused');
+      }
+      const end = Math.max(listed, recorded);
       if (j.head < end) {
         j.resumeAt(end);
         this.log.info({ journal: j.name, writeHead: end }, 'resumed at the end of persisted history');
@@ -129,19 +145,35 @@ export class Lake {
     });
   }
 
-  /** Mirrors a journal's record into the default store (or removes it), retrying in the background. */
+  /**
+   * Mirrors a journal's record into the default store (or removes it). One writer per journal
+   * always writes the latest record, so a slow, retried write never lands after a newer one.
+   */
   mirrorRecord(name: string, record: JournalRecord | undefined): void {
+    const wasIdle = !this.mirrorLatest.has(name);
+    this.mirrorLatest.set(name, record);
+    if (!wasIdle) return;
     const store = openStore(this.config.store);
     const key = `${RECORDS_PREFIX}${name}.json`;
-    const attempt = (n: number): void => {
-      const op = record ? store.putBytes(key, Buffer.from(JSON.stringify(record, null, 2))) : store.delete(key);
-      op.catch((err: unknown) => {
-        if (n >= 8) return void this.log.error({ journal: name, err: (err as Error).message }, 'cannot mirror the journal record to the store');
-        setTimeout(() => attempt(n + 1), 200 * 2 ** n).unref();
-      });
-    };
-    attempt(0);
+    void (async () => {
+      for (let attempt = 0; this.mirrorLatest.has(name); ) {
+        const latest = this.mirrorLatest.get(name);
+        try {
+          if (latest) await store.putBytes(key, Buffer.from(JSON.stringify(latest, null, 2)));
+          else await store.delete(key);
+          // Done unless a newer record arrived meanwhile.
+          if (this.mirrorLatest.get(name) === latest) this.mirrorLatest.delete(name);
+          attempt = 0;
+        } catch (err) {
+          attempt++;
+          if (attempt % 8 === 0) this.log.error({ journal: name, attempt, err: (err as Error).message }, 'cannot mirror the journal record to the store; retrying');
+          await new Promise((r) => setTimeout(r, Math.min(30_000, 200 * 2 ** Math.min(attempt, 8))).unref());
+        }
+      }
+    })();
   }
+
+  private readonly mirrorLatest = new Map<string, JournalRecord | undefined>();
 
   /** Deletes a journal's fragments from its stores (when the journal itself is deleted). */
   async forget(journal: Journal): Promise<void> {

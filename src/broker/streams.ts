@@ -264,9 +264,13 @@ export class StreamService {
       },
       onFail: () => undo?.(),
     });
+    // Closure, producer progress and Stream-Seq are durable before the append is acknowledged,
+    // so a retry after a restart is still recognised.
     if (closedNow) {
       await this.registry.updateState(name, (s) => s);
       journal.notify();
+    } else if (duplicateSeq === null && (p || opts.seq !== undefined)) {
+      await this.registry.updateState(name, (s) => s, { local: true });
     }
     if (duplicateSeq !== null) {
       return { kind: 'duplicate', lastSeq: duplicateSeq, closed: !!st().closed, head: journal.head };
@@ -352,8 +356,10 @@ export class StreamService {
 
   private async removeCascade(name: string): Promise<void> {
     const source = this.registry.state(name).forkedFrom;
-    await this.lake.forget(this.registry.require(name));
+    const journal = this.registry.require(name);
+    // The journal goes first (no more appends or uploads), then its fragments.
     await this.registry.remove(name);
+    await this.lake.forget(journal);
     this.lastAccess.delete(name);
     if (source !== undefined && this.registry.get(source)) {
       const sst = this.registry.state(source);

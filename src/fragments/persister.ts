@@ -133,26 +133,40 @@ export class Persister {
   }
 }
 
-/** One worker thread that compresses and hashes spools, one job at a time per message. */
+/**
+ * One worker thread that compresses and hashes spools. If it dies (say, out of memory), its
+ * pending jobs fail (and are retried by the persister) and a new worker takes over.
+ */
 class CompressWorker {
-  private readonly worker: Worker;
+  private worker!: Worker;
   private readonly calls = new Map<number, { resolve: (r: { sha1: string; compressedSize: number }) => void; reject: (e: Error) => void }>();
   private nextId = 1;
+  private closing = false;
 
   constructor() {
-    this.worker = new Worker(new URL('./compress-worker.js', import.meta.url));
-    this.worker.unref();
-    this.worker.on('message', (r: CompressResult) => {
+    this.spawn();
+  }
+
+  private spawn(): void {
+    const worker = new Worker(new URL('./compress-worker.js', import.meta.url));
+    worker.unref();
+    worker.on('message', (r: CompressResult) => {
       const call = this.calls.get(r.id);
       if (!call) return;
       this.calls.delete(r.id);
       if (r.error !== undefined) call.reject(new Error(`compressing a spool: ${r.error}`));
       else call.resolve({ sha1: r.sha1!, compressedSize: r.compressedSize! });
     });
-    this.worker.on('error', (err) => {
+    const fail = (err: Error) => {
       for (const c of this.calls.values()) c.reject(err);
       this.calls.clear();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => {
+      fail(new Error(`the compression worker exited (${code})`));
+      if (!this.closing) this.spawn();
     });
+    this.worker = worker;
   }
 
   run(job: Omit<CompressJob, 'id'>): Promise<{ sha1: string; compressedSize: number }> {
@@ -164,6 +178,7 @@ class CompressWorker {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await this.worker.terminate();
   }
 }

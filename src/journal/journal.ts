@@ -98,7 +98,7 @@ export class Journal {
 
   /** The write head: the end of committed bytes, where the next append begins. */
   get head(): number {
-    return this.spools.at(-1)?.end ?? this.base;
+    return Math.max(this.spools.at(-1)?.end ?? 0, this.base);
   }
 
   /** The first offset still held locally (the head when nothing is). */
@@ -183,17 +183,25 @@ export class Journal {
   }
 
   /**
-   * Forgets a sealed spool once its fragment is in a store. Its files are deleted after
-   * `graceMs`, so reads already under way on it can finish.
+   * Marks a sealed spool persisted: its fragment is in a store. Spools are forgotten strictly
+   * oldest first, so the local spools always form one contiguous run up to the write head,
+   * however the uploads finish. A forgotten spool's files are deleted after `graceMs`, so
+   * reads already under way on it can finish.
    */
   release(spool: Spool, graceMs = 30_000): void {
-    const i = this.spools.indexOf(spool);
-    if (i < 0 || !spool.sealed) return;
-    this.spools.splice(i, 1);
-    this.base = Math.max(this.base, spool.end);
-    const timer = setTimeout(() => void spool.remove(), graceMs);
-    timer.unref();
-    this.pendingRemovals.add({ spool, timer });
+    if (this.gone || !spool.sealed || !this.spools.includes(spool)) return;
+    spool.persisted = true;
+    while (this.spools[0]?.persisted) {
+      const oldest = this.spools.shift()!;
+      this.base = Math.max(this.base, oldest.end);
+      const timer = setTimeout(() => {
+        this.pendingRemovals.delete(entry);
+        void oldest.remove();
+      }, graceMs);
+      timer.unref();
+      const entry = { spool: oldest, timer };
+      this.pendingRemovals.add(entry);
+    }
   }
 
   private readonly pendingRemovals = new Set<{ spool: Spool; timer: NodeJS.Timeout }>();
@@ -311,6 +319,10 @@ export class Journal {
     for (const p of this.queue.splice(0)) p.reject(notFound(this.name));
     await this.drain();
     this.notify();
+    // Timers of released spools must not outlive the journal: a journal re-created under this
+    // name would have its new spools deleted by them.
+    for (const r of this.pendingRemovals) clearTimeout(r.timer);
+    this.pendingRemovals.clear();
     await Promise.all(this.spools.map((s) => s.close()));
     await removeOwnFiles(this.dir);
   }

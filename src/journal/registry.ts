@@ -124,22 +124,27 @@ export class JournalRegistry {
   }
 
   /** Changes a journal's stream state durably. */
-  async updateState(name: string, change: (s: StreamState) => StreamState): Promise<StreamState> {
+  async updateState(name: string, change: (s: StreamState) => StreamState, opts: { local?: boolean } = {}): Promise<StreamState> {
     let next!: StreamState;
-    await this.updateRecord(name, (r) => {
-      next = change(r.stream);
-      return { ...r, stream: next };
-    });
+    await this.updateRecord(
+      name,
+      (r) => {
+        next = change(r.stream);
+        return { ...r, stream: next };
+      },
+      opts.local,
+    );
     this.states.set(name, next);
     return next;
   }
 
-  private updateRecord(name: string, change: (r: JournalRecord) => JournalRecord): Promise<void> {
+  /** Rewrites a journal's record durably; unless `local`, observers (the store mirror) hear of it. */
+  private updateRecord(name: string, change: (r: JournalRecord) => JournalRecord, local = false): Promise<void> {
     return this.locked(name, async () => {
       const j = this.require(name);
       const record = change({ spec: j.spec, stream: this.states.get(name)! });
       await writeFileAtomic(join(j.dir, RECORD_FILE), JSON.stringify(record, null, 2));
-      this.onChange?.(name, record);
+      if (!local) this.onChange?.(name, record);
     });
   }
 

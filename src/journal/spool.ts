@@ -28,6 +28,8 @@ export function parseSpoolFileName(file: string): number | null {
 export class Spool {
   /** Set once the spool takes no more appends; it then waits to be persisted as a fragment. */
   sealed = false;
+  /** Set once its fragment is confirmed in a store. */
+  persisted = false;
 
   private constructor(
     readonly dir: string,
@@ -57,13 +59,16 @@ export class Spool {
   static async create(dir: string, begin: number): Promise<Spool> {
     const path = join(dir, spoolFileName(begin));
     let data: FileHandle | undefined;
+    let index: FileHandle | undefined;
     try {
       data = await open(path, 'wx+');
-      const index = await open(`${path}.index`, 'wx+');
+      index = await open(`${path}.index`, 'wx+');
       await fsyncDir(dir);
       return new Spool(dir, begin, begin, data, index, 0, undefined);
     } catch (err) {
-      await data?.close();
+      // Leave nothing behind, or every later attempt would fail on the existing name.
+      await Promise.allSettled([data?.close(), index?.close()]);
+      if (data) await Promise.allSettled([unlink(path), unlink(`${path}.index`)]);
       throw storageError(err, `creating spool ${path}`);
     }
   }
@@ -153,7 +158,9 @@ export class Spool {
   /** Closes and deletes the spool's files (once its fragment is safely in a store). */
   async remove(): Promise<void> {
     await this.close();
-    await Promise.allSettled([unlink(this.path), unlink(`${this.path}.index`)]);
+    // Data first: an index without its data is ignored at recovery; data without its index is not.
+    await unlink(this.path).catch(() => undefined);
+    await unlink(`${this.path}.index`).catch(() => undefined);
   }
 }
 

@@ -28,4 +28,9 @@ export interface StreamState {
   producers?: Record<string, ProducerState>;
   /** The last `Stream-Seq` accepted (writer coordination; compared as strings). */
   lastSeq?: string;
+  /**
+   * How far the journal's history is known to be in its stores. A restart over a store listing
+   * that ends earlier does not move the write head back (and reports the missing history).
+   */
+  persistedEnd?: number;
 }

@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { InletError } from '../../errors.js';
 import type { FragmentStore, StoredObject } from './types.js';
+import { fsyncDir } from '../../journal/fsutil.js';
 
 /** A folder as a store (`file:///var/lib/inlet/lake/`): the embedded default, and what query engines read locally. */
 export class FileStore implements FragmentStore {
@@ -32,6 +33,7 @@ export class FileStore implements FragmentStore {
       const fh = await open(tmp, 'r');
       await fh.sync().finally(() => fh.close());
       await rename(tmp, path);
+      await fsyncDir(dirname(path));
     } catch (err) {
       await unlink(tmp).catch(() => undefined);
       throw err;
@@ -50,7 +52,11 @@ export class FileStore implements FragmentStore {
     const dir = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
     const out: StoredObject[] = [];
     const walk = async (d: string): Promise<void> => {
-      const entries = await readdir(d, { withFileTypes: true }).catch(() => []);
+      // A missing folder is an empty listing; any other error must not pass for one.
+      const entries = await readdir(d, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return [];
+        throw err;
+      });
       for (const e of entries) {
         if (e.name.startsWith('.')) continue; // in-progress uploads
         const p = join(d, e.name);
