@@ -1,0 +1,28 @@
+/** Deterministic ~200-byte shipment documents (fixed seed), the bench's one data set. */
+export function shipmentDoc(n: number, extra: Record<string, unknown> = {}): string {
+  const carriers = ['UPS', 'FedEx', 'DHL', 'USPS'];
+  return JSON.stringify({
+    id: `shp_${n}`,
+    vendor: { name: carriers[n % 4] },
+    origin: { zip: String(10000 + ((n * 7919) % 89999)), country: 'US' },
+    weightKg: ((n * 31) % 5000) / 100,
+    status: n % 3 ? 'in_transit' : 'delivered',
+    reference: `PO-${(n * 104729) % 1_000_000_007}`,
+    service: n % 2 ? 'ground' : 'express',
+    ts: new Date(1_700_000_000_000 + n * 1000).toISOString(),
+    ...extra,
+  });
+}
+
+/** `count` documents starting at `first`, as NDJSON lines. */
+export function shipmentLines(first: number, count: number): string[] {
+  return Array.from({ length: count }, (_, i) => shipmentDoc(first + i) + '\n');
+}
+
+/** NDJSON batches of about `bytes` each. */
+export function shipmentBatch(seed: number, bytes: number): { body: Buffer; docs: number } {
+  let out = '';
+  let docs = 0;
+  for (let i = 0; out.length < bytes; i++, docs++) out += shipmentDoc(seed * 100_000 + i) + '\n';
+  return { body: Buffer.from(out), docs };
+}
