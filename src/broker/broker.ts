@@ -9,6 +9,10 @@ import { signal } from '../journal/deferred.js';
 import type { JournalObserver } from '../journal/journal.js';
 import { InletError } from '../errors.js';
 import { Lake } from './lake.js';
+import { loadCatalog } from '../catalog/load.js';
+import { compileCatalog, type Collection } from '../collections/collection.js';
+import { Ingester } from '../collections/ingest.js';
+import { join } from 'node:path';
 
 /**
  * A running broker's state: its frozen config, journals, protocol semantics and metrics.
@@ -17,6 +21,9 @@ import { Lake } from './lake.js';
 export class Broker {
   closing = false;
   private readonly shutdown = signal();
+  /** The catalog's collections, when the broker was given one, and their ingestion. */
+  collections: ReadonlyMap<string, Collection> = new Map();
+  ingester: Ingester | undefined;
 
   private constructor(
     readonly config: BrokerConfig,
@@ -45,8 +52,33 @@ export class Broker {
     registry.onChange = (name, record) => lake.mirrorRecord(name, record);
     await lake.start(registry);
     const broker = new Broker(config, registry, new StreamService(registry, lake), metrics, lake, log);
+    if (config.catalog) await broker.openCatalog(config.catalog);
     log.info({ journals: registry.list().length, dataDir: config.dataDir, store: config.store }, 'journals recovered');
     return broker;
+  }
+
+  /** Loads and compiles a catalog, then finishes ingest transactions a crash interrupted. */
+  private async openCatalog(path: string): Promise<void> {
+    this.collections = compileCatalog(await loadCatalog(path));
+    this.ingester = await Ingester.open(join(this.config.dataDir, 'ingest'), this.collections, {
+      ensure: async (input) => {
+        const existing = this.registry.get(input.name);
+        if (existing) {
+          // A journal made before it belonged to the collection gets the labels readers select by.
+          const labels = { ...existing.spec.labels, ...input.labels };
+          if (Object.entries(labels).some(([k, v]) => existing.spec.labels[k] !== v)) await this.registry.apply([{ ...existing.spec, labels }]);
+          return;
+        }
+        const spec = this.registry.resolve(input, input.name);
+        await this.streams.create(spec.name, spec, { contentType: spec.contentType });
+      },
+      append: async (journal, body) => {
+        const out = await this.streams.append(journal, body, {});
+        return out.kind === 'appended' ? out.result.end : out.head;
+      },
+      checkBacklog: () => this.checkBacklog(),
+    }, this.log);
+    this.log.info({ catalog: path, collections: [...this.collections.keys()] }, 'catalog loaded');
   }
 
   /**
@@ -89,6 +121,7 @@ export class Broker {
    */
   async close(): Promise<void> {
     this.stopLiveReads();
+    await this.ingester?.close();
     await Promise.all(this.registry.list().map((j) => j.drain()));
     await this.lake.close(this.config.shutdownGraceMs);
     await this.registry.close();

@@ -29,6 +29,7 @@ export const configSchema = {
     longPollTimeout: { ...DURATION, default: '20s' },
     diskBudget: { ...SIZE, default: '8GiB', description: 'bytes of spools waiting for the store before appends get 503' },
     shutdownGrace: { ...DURATION, default: '15s', description: 'how long a stopping broker waits for uploads' },
+    catalog: { type: 'string', minLength: 1, description: 'a *.flow.yaml catalog whose collections POST /ingest serves' },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
   },
 } as const;
@@ -49,6 +50,8 @@ export interface BrokerConfig {
   readonly diskBudget: number;
   readonly shutdownGraceMs: number;
   readonly logLevel: string;
+  /** A catalog file (absolute path) whose collections the broker ingests into. */
+  readonly catalog?: string;
 }
 
 type Raw = Record<string, unknown>;
@@ -110,6 +113,7 @@ export function loadConfig(flags: Raw, env: NodeJS.ProcessEnv = process.env): Br
     diskBudget: parseSize(merged.diskBudget as string)!,
     shutdownGraceMs: parseDuration(merged.shutdownGrace as string)!,
     logLevel: merged.logLevel as string,
+    ...(merged.catalog ? { catalog: resolve(merged.catalog as string) } : {}),
   });
 }
 

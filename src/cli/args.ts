@@ -32,6 +32,6 @@ export function intFlag(value: string | undefined, flag: string): number | undef
 /** Prints an error the way every command does and picks the exit code. */
 export function exitCodeFor(err: unknown): number {
   if (err instanceof UsageError) return USAGE_EXIT;
-  if (err instanceof InletError && (err.code === 'INVALID_SPEC' || err.code === 'INVALID_SELECTOR')) return USAGE_EXIT;
+  if (err instanceof InletError && ['INVALID_SPEC', 'INVALID_SELECTOR', 'INVALID_CATALOG', 'INVALID_SCHEMA'].includes(err.code)) return USAGE_EXIT;
   return 1;
 }

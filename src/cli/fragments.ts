@@ -10,6 +10,7 @@ const HELP = `Usage:
   inlet fragments list   <journal | -l SELECTOR> [--json] [--signed]
   inlet fragments prune  <journal | -l SELECTOR> [--yes]        dry run unless --yes
   inlet fragments verify <journal | -l SELECTOR>                re-read each fragment, check offsets and SHA-1
+  inlet fragments flush  <journal | -l SELECTOR>                persist what is spooled now, not at the flush interval
   inlet fragments ddl    <journal prefix> [--dialect athena|spark] [--location URL] [--table NAME]
 All take --broker URL.
 `;
@@ -47,8 +48,13 @@ export async function fragments(args: string[]): Promise<void> {
       return prune(client, which, values.yes !== true);
     case 'verify':
       return verify(client, which);
+    case 'flush': {
+      const flushed = await client.flushFragments(which);
+      for (const j of flushed) process.stdout.write(`${j.journal}: persisted through ${j.persistedThrough}\n`);
+      return;
+    }
     default:
-      throw new UsageError(`unknown fragments command ${JSON.stringify(sub)} (expected list, prune, verify or ddl)`);
+      throw new UsageError(`unknown fragments command ${JSON.stringify(sub)} (expected list, prune, verify, flush or ddl)`);
   }
 }
 

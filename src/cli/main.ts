@@ -9,11 +9,16 @@ const HELP = `inlet: an append-only journal broker over a cloud-storage lake
 
 Usage:
   inlet serve [flags]                       run the broker (inlet serve --help)
+  inlet develop --source CATALOG            a development broker serving a catalog's collections
+  inlet catalog check FILE                  check a *.flow.yaml catalog and summarize its collections
+  inlet ingest COLLECTION                   ingest NDJSON documents from stdin, in transactions
   inlet journals apply -f FILE [--dry-run]  create or update journals from YAML
   inlet journals list [-l SELECTOR]         list journals: name, labels, write head
   inlet append JOURNAL                      append stdin (batched by lines)
   inlet read <JOURNAL | -l SELECTOR> [--offset N] [--follow] [--docs]
                                             history from the lake, then live, to stdout
+  inlet read --collection NAME [--partition FIELD=VALUE] [--follow]
+                                            a collection's committed documents
   inlet fragments list|prune|verify|ddl     fragments in the lake (inlet fragments --help)
 
 Client commands take --broker URL (default $INLET_BROKER, else http://127.0.0.1:8080).
@@ -27,6 +32,15 @@ async function main(argv: string[]): Promise<void> {
       if (rest.includes('--help') || rest.includes('-h')) return void process.stdout.write(SERVE_HELP);
       return serve(rest);
     }
+    case 'develop': {
+      const { develop, DEVELOP_HELP } = await import('./develop.js');
+      if (rest.includes('--help') || rest.includes('-h')) return void process.stdout.write(DEVELOP_HELP);
+      return develop(rest);
+    }
+    case 'catalog':
+      return (await import('./catalog.js')).catalog(rest);
+    case 'ingest':
+      return (await import('./ingest.js')).ingest(rest);
     case 'journals':
       return (await import('./journals.js')).journals(rest);
     case 'fragments':

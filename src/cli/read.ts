@@ -5,10 +5,13 @@ import { JournalReader } from '../readers/journal-reader.js';
 import { readDocuments } from '../readers/documents.js';
 import { SelectorReader } from '../readers/selector-reader.js';
 import type { Chunk } from '../readers/types.js';
+import { readCollection } from '../collections/reader.js';
+import { collectionSelector } from '../collections/partitions.js';
 import { parse, UsageError } from './args.js';
 import { Progress } from './progress.js';
 
-const USAGE = 'usage: inlet read <JOURNAL | -l SELECTOR> [--offset N|-1|now] [--follow] [--docs] [--via-broker] [--allow-jumps]';
+const USAGE =
+  'usage: inlet read <JOURNAL | -l SELECTOR | --collection NAME [--partition FIELD=VALUE]…> [--offset N|-1|now] [--follow] [--docs] [--via-broker] [--allow-jumps]';
 
 /**
  * `inlet read`: a journal's bytes (or, with -l, every matching journal's) to stdout, history
@@ -24,10 +27,20 @@ export async function read(args: string[]): Promise<void> {
     docs: { type: 'boolean' },
     'via-broker': { type: 'boolean' },
     'allow-jumps': { type: 'boolean' },
+    collection: { type: 'string', short: 'c' },
+    partition: { type: 'string', short: 'p', multiple: true },
   });
   const selector = values.selector as string | undefined;
+  const collection = values.collection as string | undefined;
   if (selector !== undefined) Selector.parse(selector);
-  if ((selector === undefined) === (positionals.length !== 1)) throw new UsageError(USAGE);
+  if ([selector, collection, positionals[0]].filter((x) => x !== undefined).length !== 1 || positionals.length > 1) throw new UsageError(USAGE);
+  const partitions: Record<string, string> = {};
+  for (const p of (values.partition as unknown as string[] | undefined) ?? []) {
+    const eq = p.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--partition: must be FIELD=VALUE, got ${JSON.stringify(p)}`);
+    partitions[p.slice(0, eq)] = p.slice(eq + 1);
+  }
+  if (Object.keys(partitions).length > 0 && collection === undefined) throw new UsageError('--partition: needs --collection');
   let offset: number | 'now';
   try {
     offset = parseOffset((values.offset as string | undefined) ?? '-1');
@@ -46,11 +59,26 @@ export async function read(args: string[]): Promise<void> {
     onJump: (j: { journal: string; from: number; to: number }) => process.stderr.write(`inlet: ${j.journal}: history [${j.from}, ${j.to}) is gone; skipped to ${j.to}\n`),
     signal: abort.signal,
   };
-  const chunks: AsyncIterable<Chunk> = selector !== undefined ? new SelectorReader(client, selector, opts) : new JournalReader(client, positionals[0]!, opts);
-  const progress = process.stderr.isTTY ? await Progress.start(client, selector !== undefined ? { selector } : { journal: positionals[0]! }, offset) : undefined;
   const write = async (data: Buffer | string) => {
     if (!process.stdout.write(data)) await new Promise((r) => process.stdout.once('drain', r));
   };
+  if (collection !== undefined) {
+    const sel = collectionSelector(collection, partitions);
+    const progress = process.stderr.isTTY ? await Progress.start(client, { selector: sel }, offset) : undefined;
+    try {
+      for await (const d of readCollection(client, collection, { ...opts, partitions })) {
+        progress?.advance(d.journal, d.end - d.begin);
+        await write(values.docs ? `${d.journal}\t${d.begin}\t${d.end}\t${JSON.stringify(d.doc)}\n` : `${JSON.stringify(d.doc)}\n`);
+      }
+    } catch (err) {
+      if (!abort.signal.aborted) throw err;
+    } finally {
+      progress?.stop();
+    }
+    return;
+  }
+  const chunks: AsyncIterable<Chunk> = selector !== undefined ? new SelectorReader(client, selector, opts) : new JournalReader(client, positionals[0]!, opts);
+  const progress = process.stderr.isTTY ? await Progress.start(client, selector !== undefined ? { selector } : { journal: positionals[0]! }, offset) : undefined;
   try {
     if (values.docs) {
       for await (const d of readDocuments(chunks)) {

@@ -1,5 +1,5 @@
-import { loadConfig, configSchema } from '../broker/config.js';
-import { startBroker } from '../broker/daemon.js';
+import { loadConfig, configSchema, type BrokerConfig } from '../broker/config.js';
+import { startBroker, type RunningBroker } from '../broker/daemon.js';
 import { parse } from './args.js';
 import { createLogger } from './log.js';
 
@@ -19,12 +19,13 @@ Flags:
   --max-append-size SIZE largest append accepted (default 64MiB; larger gets 413)
   --max-read-size SIZE   bytes per catch-up response (default 4MiB)
   --long-poll-timeout DUR how long live reads wait before answering 204 (default 20s)
+  --catalog FILE         a *.flow.yaml catalog: POST /ingest writes its collections
   --log-level LEVEL      fatal, error, warn, info, debug, trace or silent (default info)
   --config FILE          YAML file of the settings above (camelCase keys: dataDir, port, …)
 `;
 
 /** `inlet serve`: runs until SIGTERM or SIGINT, then drains in-flight appends and exits 0. */
-export async function serve(args: string[]): Promise<void> {
+export async function serve(args: string[], announce?: (running: RunningBroker, config: BrokerConfig) => void): Promise<void> {
   const options = Object.fromEntries(
     [...Object.keys(configSchema.properties), 'config'].map((k) => [k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), { type: 'string' as const }]),
   );
@@ -34,6 +35,7 @@ export async function serve(args: string[]): Promise<void> {
   const log = createLogger(config.logLevel);
   const running = await startBroker(config, log);
   log.info({ url: running.url, dataDir: config.dataDir, store: config.store }, 'broker started');
+  announce?.(running, config);
   // One plain line on stdout, for scripts and tests that start a broker on port 0.
   process.stdout.write(`listening on ${running.url}\n`);
   let signals = 0;

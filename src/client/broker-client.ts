@@ -82,6 +82,14 @@ export class BrokerClient {
     return body.pruned;
   }
 
+  /** Seals the journals' spools now and resolves once their fragments are in the store. */
+  async flushFragments(which: { journal?: string; selector?: string }): Promise<{ journal: string; persistedThrough: number }[]> {
+    const body = (await this.call('POST', `${this.url}/v1/fragments/flush?${fragmentQuery(which)}`)) as {
+      journals: { journal: string; persistedThrough: number }[];
+    };
+    return body.journals;
+  }
+
   /** The journal's content type and write head (HEAD). */
   async head(journal: string): Promise<{ contentType: string; writeHead: number }> {
     const res = await this.send('HEAD', this.streamUrl(journal));
@@ -99,6 +107,33 @@ export class BrokerClient {
     const text = await res.body.text();
     if (res.statusCode >= 300) throw errorOf(res.statusCode, text);
     return { begin: Number(res.headers['inlet-append-begin']), end: Number(res.headers['inlet-append-end']) };
+  }
+
+  /**
+   * One ingest transaction: `{ "<collection>": [documents…] }`. With a producer, a retry of
+   * the same `seq` after a lost response is answered without writing twice.
+   */
+  async ingest(
+    docs: Record<string, unknown[]> | string,
+    producer?: { id: string; seq: number },
+  ): Promise<{ journals: Record<string, number>; received: number; stored: number; duplicate?: boolean }> {
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (producer) Object.assign(headers, { 'producer-id': producer.id, 'producer-seq': String(producer.seq) });
+    const body = typeof docs === 'string' ? docs : JSON.stringify(docs);
+    let res;
+    try {
+      res = await request(`${this.url}/ingest`, { method: 'POST', body, headers });
+    } catch (err) {
+      throw new InletError('IO_ERROR', `cannot reach the broker at ${this.url}: ${(err as Error).message}`, { cause: err });
+    }
+    const text = await res.body.text();
+    if (res.statusCode >= 300) throw errorOf(res.statusCode, text);
+    return JSON.parse(text) as { journals: Record<string, number>; received: number; stored: number; duplicate?: boolean };
+  }
+
+  /** The collections of the broker's catalog. */
+  async listCollections(): Promise<{ name: string; key: string[]; partitionFields: string[]; journals: string[] }[]> {
+    return ((await this.call('GET', `${this.url}/v1/collections`)) as { collections: { name: string; key: string[]; partitionFields: string[]; journals: string[] }[] }).collections;
   }
 
   /**

@@ -72,12 +72,17 @@ export async function cleanup(b: TestBroker): Promise<void> {
 }
 
 /** PUT a journal with a content type; returns the response. */
+/** The stream URL of a journal, its name's segments percent-encoded (names may hold `%`). */
+export function streamUrl(url: string, name: string): string {
+  return `${url}/v1/stream/${name.split('/').map(encodeURIComponent).join('/')}`;
+}
+
 export function createJournal(url: string, name: string, contentType = 'application/octet-stream', headers: Record<string, string> = {}): Promise<Response> {
-  return fetch(`${url}/v1/stream/${name}`, { method: 'PUT', headers: { 'content-type': contentType, ...headers } });
+  return fetch(streamUrl(url, name), { method: 'PUT', headers: { 'content-type': contentType, ...headers } });
 }
 
 export async function appendTo(url: string, name: string, body: string | Buffer, contentType = 'application/octet-stream', headers: Record<string, string> = {}): Promise<Response> {
-  return fetch(`${url}/v1/stream/${name}`, { method: 'POST', headers: { 'content-type': contentType, ...headers }, body });
+  return fetch(streamUrl(url, name), { method: 'POST', headers: { 'content-type': contentType, ...headers }, body });
 }
 
 /** Reads a journal from the beginning to its write head, following pagination. */
@@ -85,7 +90,7 @@ export async function readAll(url: string, name: string): Promise<Buffer> {
   const parts: Buffer[] = [];
   let offset = '-1';
   for (;;) {
-    const res = await fetch(`${url}/v1/stream/${name}?offset=${offset}`);
+    const res = await fetch(`${streamUrl(url, name)}?offset=${offset}`);
     if (res.status !== 200) throw new Error(`read ${name}: HTTP ${res.status} ${await res.text()}`);
     parts.push(Buffer.from(await res.arrayBuffer()));
     offset = res.headers.get('stream-next-offset')!;

@@ -13,6 +13,9 @@ import type { Broker } from '../broker.js';
  *   with `signed`, each fragment carries a presigned URL for direct reads (valid 1 hour).
  * - `POST /v1/fragments/prune?…&dryRun=false` deletes fragments wholly older than the journal's
  *   retention (by upload time); `dryRun` defaults to true.
+ * - `POST /v1/fragments/flush?…[&timeout=60s]` seals the journals' spools now, rather than at
+ *   their flush interval, and answers once every fragment is in the store (or 503 at the timeout):
+ *   `{ journals: [{ journal, persistedThrough }] }`.
  */
 export function fragmentRoutes(app: FastifyInstance, broker: Broker): void {
   const pick = (q: Record<string, string | undefined>): Journal[] => {
@@ -50,6 +53,19 @@ export function fragmentRoutes(app: FastifyInstance, broker: Broker): void {
       });
     }
     return { journals: out };
+  });
+
+  app.post('/v1/fragments/flush', async (req) => {
+    const q = req.query as Record<string, string | undefined>;
+    const timeoutMs = q.timeout !== undefined ? parseDuration(q.timeout) : 60_000;
+    if (timeoutMs === undefined || timeoutMs === null) throw new InletError('BAD_REQUEST', `timeout: must be a duration like 60s, got ${JSON.stringify(q.timeout)}`);
+    const journals = pick(q);
+    const heads = await Promise.all(journals.map(async (j) => (await j.seal(), j.head)));
+    if (!(await broker.lake.persister.idle(timeoutMs))) {
+      throw new InletError('STORE_UNAVAILABLE', `fragments are still uploading after ${q.timeout ?? '60s'}; the store may be slow or unreachable`);
+    }
+    await Promise.all(journals.map((j) => broker.lake.refresh(j)));
+    return { journals: journals.map((j, i) => ({ journal: j.name, persistedThrough: heads[i] })) };
   });
 
   app.post('/v1/fragments/prune', async (req) => {

@@ -1,0 +1,154 @@
+import { isObject } from '../collections/json.js';
+
+/** JSON types a location may take; `number` here means a number that is not an integer. */
+export type JsonType = 'null' | 'boolean' | 'object' | 'array' | 'integer' | 'number' | 'string';
+
+/** A schema and the URI its relative `$ref`s resolve against. */
+export interface Scoped {
+  readonly schema: unknown;
+  readonly base: string;
+}
+
+/** Finds the schema a `$ref` names, or undefined when it cannot. */
+export type Resolver = (ref: string, base: string) => Scoped | undefined;
+
+/** What a schema proves about one location of every document it accepts. */
+export interface Inferred {
+  /** The location exists in every valid document. */
+  readonly required: boolean;
+  /** The types its value may have; undefined when the schema does not constrain them. */
+  readonly types: ReadonlySet<JsonType> | undefined;
+}
+
+// Past this many combinations of anyOf/oneOf branches, give up proving (and say "not proven").
+const BRANCH_BUDGET = 512;
+
+/**
+ * What `root` proves about the location `tokens` (a JSON pointer's tokens), as Flow's static
+ * checks do: a property exists when its parent is typed `object` and lists it in `required`.
+ * Walks `properties`, `patternProperties` and `additionalProperties`, through `$ref` and
+ * `allOf` (all hold) and `anyOf`/`oneOf` (each branch must prove it). What cannot be resolved,
+ * like an `$anchor` ref or a nested `$id`, proves nothing, so the answer errs toward "not required".
+ */
+export function inferLocation(root: Scoped, tokens: readonly string[], resolve: Resolver): Inferred {
+  const budget = { left: BRANCH_BUDGET };
+  return infer([root], tokens, resolve, budget);
+}
+
+interface Flat {
+  plain: Scoped[];
+  choices: Scoped[][];
+}
+
+function infer(schemas: Scoped[], tokens: readonly string[], resolve: Resolver, budget: { left: number }): Inferred {
+  const seen = new Set<unknown>();
+  return combine(flatten(schemas, resolve, seen), seen, tokens, resolve, budget);
+}
+
+/** The schemas that all apply to one instance, with the anyOf/oneOf choices among them. */
+function flatten(schemas: Scoped[], resolve: Resolver, seen: Set<unknown>, into: Flat = { plain: [], choices: [] }): Flat {
+  for (const s of schemas) {
+    if (s.schema === false) into.plain.push(s);
+    if (!isObject(s.schema) || seen.has(s.schema)) continue;
+    seen.add(s.schema);
+    into.plain.push(s);
+    const { $ref, allOf, anyOf, oneOf } = s.schema;
+    const target = typeof $ref === 'string' ? resolve($ref, s.base) : undefined;
+    if (target) flatten([target], resolve, seen, into);
+    if (Array.isArray(allOf)) flatten(allOf.map((schema: unknown) => ({ schema, base: s.base })), resolve, seen, into);
+    for (const branches of [anyOf, oneOf]) {
+      if (Array.isArray(branches)) into.choices.push(branches.map((schema: unknown) => ({ schema, base: s.base })));
+    }
+  }
+  return into;
+}
+
+function combine(flat: Flat, seen: Set<unknown>, tokens: readonly string[], resolve: Resolver, budget: { left: number }): Inferred {
+  if (--budget.left < 0) return { required: false, types: undefined };
+  const [choice, ...rest] = flat.choices;
+  if (choice) {
+    // (A and (B or C)) proves what (A and B) and (A and C) both prove.
+    let out: Inferred | undefined;
+    for (const branch of choice) {
+      const branchSeen = new Set(seen);
+      const more = flatten([branch], resolve, branchSeen, { plain: [...flat.plain], choices: [...rest] });
+      const got = combine(more, branchSeen, tokens, resolve, budget);
+      out = out ? union(out, got) : got;
+    }
+    return out ?? { required: false, types: undefined };
+  }
+  // No document satisfies `false`, so anything holds of the documents that do.
+  if (flat.plain.some((s) => s.schema === false)) return { required: true, types: new Set() };
+  const types = flat.plain.reduce<Set<JsonType> | undefined>((acc, s) => intersect(acc, ownTypes(s.schema as Record<string, unknown>)), undefined);
+  const [head, ...below] = tokens;
+  if (head === undefined) return { required: true, types };
+  // `required` binds only objects: without `type: object`, a string would pass it.
+  const isObject = types !== undefined && types.size === 1 && types.has('object');
+  const listed = flat.plain.some((s) => {
+    const req = (s.schema as Record<string, unknown>).required;
+    return Array.isArray(req) && req.includes(head);
+  });
+  const subs = flat.plain.flatMap((s) => applicable(s, head));
+  const inner = subs.length ? infer(subs, below, resolve, budget) : { required: below.length === 0, types: undefined };
+  return { required: isObject && listed && inner.required, types: inner.types };
+}
+
+/** The subschemas that apply to property `name` of an object. */
+function applicable(s: Scoped, name: string): Scoped[] {
+  const schema = s.schema as Record<string, unknown>;
+  const out: Scoped[] = [];
+  const { properties, patternProperties, additionalProperties } = schema;
+  if (isObject(properties) && Object.hasOwn(properties, name)) out.push({ schema: properties[name], base: s.base });
+  if (isObject(patternProperties)) {
+    for (const [pattern, sub] of Object.entries(patternProperties)) {
+      if (matches(pattern, name)) out.push({ schema: sub, base: s.base });
+    }
+  }
+  if (out.length === 0 && additionalProperties !== undefined) out.push({ schema: additionalProperties, base: s.base });
+  return out;
+}
+
+/** The types a schema's own `type`, `const` and `enum` allow. */
+function ownTypes(schema: Record<string, unknown>): Set<JsonType> | undefined {
+  let out: Set<JsonType> | undefined;
+  const { type } = schema;
+  if (typeof type === 'string' || Array.isArray(type)) {
+    const named = new Set<JsonType>();
+    for (const t of [type].flat()) {
+      if (t === 'number') named.add('integer').add('number');
+      else named.add(t as JsonType);
+    }
+    out = named;
+  }
+  if ('const' in schema) out = intersect(out, new Set([typeOf(schema.const)]));
+  if (Array.isArray(schema.enum)) out = intersect(out, new Set(schema.enum.map(typeOf)));
+  return out;
+}
+
+function typeOf(v: unknown): JsonType {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number';
+  return typeof v as JsonType;
+}
+
+function intersect(a: Set<JsonType> | undefined, b: Set<JsonType> | undefined): Set<JsonType> | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  return new Set([...a].filter((t) => b.has(t)));
+}
+
+function union(a: Inferred, b: Inferred): Inferred {
+  return {
+    required: a.required && b.required,
+    types: a.types && b.types ? new Set([...a.types, ...b.types]) : undefined,
+  };
+}
+
+function matches(pattern: string, name: string): boolean {
+  try {
+    return new RegExp(pattern, 'u').test(name);
+  } catch {
+    return false;
+  }
+}

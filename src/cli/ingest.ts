@@ -1,0 +1,91 @@
+import { randomUUID } from 'node:crypto';
+import { BrokerClient } from '../client/broker-client.js';
+import { InletError } from '../errors.js';
+import { intFlag, parse, UsageError } from './args.js';
+
+const USAGE = 'usage: inlet ingest COLLECTION [--batch N] [--producer ID] < documents.ndjson';
+
+/** Failures a retry of the same transaction can fix: the broker unreachable, busy or restarting. */
+const RETRYABLE = new Set(['IO_ERROR', 'SHUTTING_DOWN', 'STORE_BACKLOG', 'STORE_UNAVAILABLE', 'STORAGE_FULL']);
+
+/**
+ * `inlet ingest COLLECTION`: NDJSON documents from stdin, --batch documents per transaction.
+ * Each transaction carries this run's producer id and a sequence number, so one retried after a
+ * lost response or a broker restart is written exactly once.
+ */
+export async function ingest(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, {
+    broker: { type: 'string' },
+    batch: { type: 'string' },
+    producer: { type: 'string' },
+    quiet: { type: 'boolean', short: 'q' },
+  });
+  const collection = positionals[0];
+  if (!collection || positionals.length > 1) throw new UsageError(USAGE);
+  const batch = intFlag(values.batch as string | undefined, '--batch') ?? 1000;
+  if (batch < 1) throw new UsageError('--batch: must be at least 1');
+  const client = new BrokerClient(values.broker as string | undefined);
+  const producer = (values.producer as string | undefined) ?? `inlet-ingest-${randomUUID()}`;
+
+  let seq = 0;
+  let lineNo = 0;
+  let docs: unknown[] = [];
+  /** The input line of each document of the batch, for errors. */
+  let docLines: number[] = [];
+  let received = 0;
+  let stored = 0;
+  const journals = new Map<string, number>();
+  const send = async () => {
+    if (docs.length === 0) return;
+    seq++;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const r = await client.ingest({ [collection]: docs }, { id: producer, seq });
+        received += docs.length;
+        stored += r.stored;
+        for (const [j, end] of Object.entries(r.journals)) journals.set(j, end);
+        break;
+      } catch (err) {
+        if (err instanceof InletError && RETRYABLE.has(err.code) && attempt < 8) {
+          const delay = Math.min(5000, 100 * 2 ** attempt);
+          process.stderr.write(`inlet: ${err.message}; retrying in ${delay} ms\n`);
+          await new Promise((r) => setTimeout(r, delay));
+          continue;
+        }
+        if (err instanceof InletError && err.details?.index !== undefined) {
+          throw new InletError(err.code, `line ${docLines[err.details.index as number]}: ${err.message}`);
+        }
+        throw err;
+      }
+    }
+    docs = [];
+    docLines = [];
+  };
+
+  let carry = '';
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    const lines = (carry + chunk.toString('utf8')).split('\n');
+    carry = lines.pop()!;
+    for (const line of lines) {
+      await take(line);
+      if (docs.length >= batch) await send();
+    }
+  }
+  await take(carry);
+  await send();
+  if (!values.quiet) {
+    process.stderr.write(`ingested ${received} documents (${stored} after combining by key) in ${seq} transactions into ${journals.size} journals\n`);
+    for (const [j, end] of [...journals].sort()) process.stderr.write(`  ${j}\t${end}\n`);
+  }
+
+  async function take(line: string): Promise<void> {
+    lineNo++;
+    if (line.trim() === '') return;
+    try {
+      docs.push(JSON.parse(line));
+      docLines.push(lineNo);
+    } catch (err) {
+      throw new InletError('INVALID_DOCUMENT', `line ${lineNo}: not JSON: ${(err as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,272 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { crashPoint } from '../crashpoints.js';
+import { InletError } from '../errors.js';
+import type { JournalSpecInput } from '../journal/spec.js';
+import type { Collection } from './collection.js';
+import { Combiner } from './combine.js';
+import { getPointer } from './json.js';
+import { checkPartitionValue, partitionJournal, partitionLabels, type PartitionValue } from './partitions.js';
+import { TxnLog, type ClientState } from './txn-log.js';
+import { ACK_TXN, buildUuid, ClockSource, CONTINUE_TXN, namedProducer, randomProducer, ZERO_CLOCK } from './uuid.js';
+
+/** What ingestion needs of the broker: journals that exist, and durable appends to them. */
+export interface JournalWriter {
+  /** Creates the journal unless it exists (an existing journal is used as it is). */
+  ensure(spec: JournalSpecInput): Promise<void>;
+  /** Appends NDJSON; resolves with the journal's end offset once durable. */
+  append(journal: string, body: Buffer): Promise<number>;
+  /** Throws (503) while the lake cannot keep up. */
+  checkBacklog(): void;
+}
+
+/** A client-named producer and the sequence number of this request, for retries. */
+export interface ProducerRef {
+  readonly id: string;
+  readonly seq: number;
+}
+
+export interface IngestResult {
+  /** End offset of each journal written, after its ACK. */
+  readonly journals: Record<string, number>;
+  /** Documents received, and stored after combining those with equal keys. */
+  readonly received: number;
+  readonly stored: number;
+  /** True when this was a retry of the producer's last committed request: nothing was written. */
+  readonly duplicate?: boolean;
+}
+
+/**
+ * Transactional ingestion into collections. One request is one transaction: its documents
+ * are validated and combined per key, appended to every partition journal involved as
+ * CONTINUE_TXN documents, committed by a record in the transaction log, then made visible
+ * by an ACK document in each journal. A crash before the commit record is undone at restart
+ * (ACKs at the producer's previous clock roll the documents back); after it, the ACKs are
+ * written at restart.
+ */
+export class Ingester {
+  private readonly clocks = new ClockSource();
+  /** One transaction at a time per producer: its ACKs must not commit another's documents. */
+  private readonly locks = new Map<string, Promise<unknown>>();
+  /** Transactions whose ACKs (or rollback ACKs) failed to append: retried until they land. */
+  private readonly unsettled = new Map<string, { producer: string; clock: string; journals: string[] }>();
+  private retryTimer: NodeJS.Timeout | undefined;
+
+  private constructor(
+    private readonly collections: ReadonlyMap<string, Collection>,
+    private readonly writer: JournalWriter,
+    private readonly log: TxnLog,
+    private readonly logger: Logger,
+  ) {
+    this.clocks.observe(log.maxClock);
+  }
+
+  /** Opens the transaction log in `dir` and finishes the transactions a crash interrupted. */
+  static async open(dir: string, collections: ReadonlyMap<string, Collection>, writer: JournalWriter, logger: Logger): Promise<Ingester> {
+    const ing = new Ingester(collections, writer, await TxnLog.open(dir), logger);
+    await ing.recover();
+    return ing;
+  }
+
+  private async recover(): Promise<void> {
+    for (const rec of [...this.log.open.values()]) {
+      const clock = rec.op === 'commit' ? rec.clock : rec.rollback;
+      await this.writeAcks(rec.producer, clock, rec.journals, true);
+      await this.log.write({ op: 'done', txn: rec.txn });
+      this.logger.info({ txn: rec.txn, journals: rec.journals.length }, rec.op === 'commit' ? 'ingest transaction rolled forward' : 'ingest transaction rolled back');
+    }
+  }
+
+  async ingest(body: unknown, producer?: ProducerRef): Promise<IngestResult> {
+    const routed = this.prepareDocuments(body);
+    const key = producer ? `client:${producer.id}` : randomUUID();
+    const prior = this.locks.get(key) ?? Promise.resolve();
+    const run = prior.catch(() => undefined).then(() => this.commit(routed, producer));
+    this.locks.set(key, run);
+    try {
+      return await run;
+    } finally {
+      if (this.locks.get(key) === run) this.locks.delete(key);
+    }
+  }
+
+  /** Validates, combines and routes a request's documents; throws before anything is written. */
+  private prepareDocuments(body: unknown): Routed {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new InletError('BAD_REQUEST', 'the body must be a JSON object: { "<collection>": [documents…] }');
+    }
+    const routed: Routed = { journals: new Map(), received: 0, stored: 0 };
+    for (const [name, docs] of Object.entries(body)) {
+      const c = this.collections.get(name);
+      if (!c) {
+        const known = [...this.collections.keys()].join(', ') || 'none';
+        throw new InletError('COLLECTION_NOT_FOUND', `collection ${JSON.stringify(name)} is not in the catalog (collections: ${known})`);
+      }
+      if (!Array.isArray(docs)) throw new InletError('BAD_REQUEST', `${name}: must be a list of documents`);
+      const combiner = new Combiner(c.schema, c.spec.key);
+      docs.forEach((doc, i) => {
+        const why = c.schema.validate(doc);
+        if (why !== null) {
+          throw new InletError('INVALID_DOCUMENT', `${name}[${i}]: ${why}`, { details: { collection: name, index: i } });
+        }
+        for (const ptr of c.spec.key) {
+          if (getPointer(doc, ptr) === undefined) {
+            throw new InletError('INVALID_DOCUMENT', `${name}[${i}]: key ${ptr} is missing`, { details: { collection: name, index: i } });
+          }
+        }
+        try {
+          combiner.add(doc);
+        } catch (err) {
+          throw err instanceof InletError ? new InletError(err.code, `${name}[${i}]: ${err.message}`, { details: { collection: name, index: i } }) : err;
+        }
+      });
+      routed.received += docs.length;
+      const combined = combiner.drain();
+      routed.stored += combined.length;
+      combined.forEach((doc, i) => {
+        // A reduction may produce what no single document was: it must still be valid.
+        if (combined.length < docs.length) {
+          const why = c.schema.validate(doc);
+          if (why !== null) throw new InletError('INVALID_DOCUMENT', `${name}: a combined document is invalid: ${why}`);
+        }
+        const values = c.spec.partitionFields.map((f) =>
+          checkPartitionValue(name, f, c.spec.projections[f]!.location, getPointer(doc, c.spec.projections[f]!.location), i),
+        );
+        const journal = partitionJournal(name, c.spec.partitionFields, values);
+        let target = routed.journals.get(journal);
+        if (!target) routed.journals.set(journal, (target = { collection: c, values, docs: [] }));
+        target.docs.push(doc as Record<string, unknown>);
+      });
+    }
+    if (routed.received === 0) throw new InletError('EMPTY_APPEND', 'the request holds no documents');
+    return routed;
+  }
+
+  private async commit(routed: Routed, ref?: ProducerRef): Promise<IngestResult> {
+    const last = ref ? this.log.clients.get(ref.id) : undefined;
+    if (ref && last) {
+      if (ref.seq === last.seq) return { ...(last.response as IngestResult), duplicate: true };
+      if (ref.seq < last.seq) {
+        throw new InletError('SEQUENCE_CONFLICT', `Producer-Seq ${ref.seq} of producer ${ref.id} is behind its last committed ${last.seq}`, {
+          details: { expectedSeq: last.seq + 1, receivedSeq: ref.seq },
+        });
+      }
+    }
+    this.writer.checkBacklog();
+    const producer = ref ? namedProducer(ref.id) : randomProducer();
+    const rollback = last?.clock ?? ZERO_CLOCK;
+    const journals = [...routed.journals.keys()].sort();
+    for (const [name, t] of routed.journals) {
+      await this.writer.ensure({
+        name,
+        labels: partitionLabels(t.collection.spec.name, t.collection.spec.partitionFields, t.values),
+        contentType: 'application/x-ndjson',
+        ...(t.collection.spec.journals.fragment ? { fragment: t.collection.spec.journals.fragment } : {}),
+      });
+    }
+    const bodies = new Map<string, Buffer>();
+    let clock = ZERO_CLOCK;
+    for (const name of journals) {
+      let text = '';
+      for (const doc of routed.journals.get(name)!.docs) {
+        clock = this.clocks.next();
+        const meta = { ...(doc._meta as object | undefined), uuid: buildUuid(producer, clock, CONTINUE_TXN) };
+        text += JSON.stringify({ ...doc, _meta: meta }) + '\n';
+      }
+      bodies.set(name, Buffer.from(text));
+    }
+
+    const txn = randomUUID();
+    await this.settle();
+    await this.log.write({ op: 'prepare', txn, producer, rollback, journals });
+    try {
+      await Promise.all(
+        journals.map(async (name) => {
+          await this.writer.append(name, bodies.get(name)!);
+          crashPoint('ingest.append');
+        }),
+      );
+    } catch (err) {
+      // Nothing is committed: roll back whatever reached a journal, so no later ACK of this producer commits it.
+      await this.finish(txn, producer, rollback, journals).catch(() => undefined);
+      throw err;
+    }
+
+    const response: IngestResult = { journals: {}, received: routed.received, stored: routed.stored };
+    const client: ClientState | undefined = ref ? { id: ref.id, producer, seq: ref.seq, clock, response } : undefined;
+    // The commit point. Offsets in the response are those after the ACKs, filled in below.
+    const ends = await this.writeAcksAfterCommit(txn, producer, clock, journals, client, response);
+    return { ...response, journals: ends };
+  }
+
+  private async writeAcksAfterCommit(
+    txn: string, producer: string, clock: string, journals: string[], client: ClientState | undefined, response: IngestResult,
+  ): Promise<Record<string, number>> {
+    // The ACK offsets are known only after the ACKs: a retry is answered with the journals'
+    // names and the offsets seen by the original request, recorded once the ACKs landed.
+    await this.log.write({ op: 'commit', txn, producer, clock, journals, ...(client ? { client } : {}) });
+    crashPoint('ingest.commit');
+    const ends = await this.finish(txn, producer, clock, journals);
+    if (client) {
+      await this.log.write({ op: 'client', state: { ...client, response: { ...response, journals: ends } } }, false);
+    }
+    return ends;
+  }
+
+  /** Writes a transaction's ACKs (or rollback ACKs) and marks it done; on failure keeps retrying them. */
+  private async finish(txn: string, producer: string, clock: string, journals: string[]): Promise<Record<string, number>> {
+    try {
+      const ends = await this.writeAcks(producer, clock, journals, false);
+      await this.log.write({ op: 'done', txn }, false);
+      return ends;
+    } catch (err) {
+      this.logger.error({ err, txn }, 'appending ingest ACKs failed; retrying');
+      this.unsettled.set(txn, { producer, clock, journals });
+      this.retryTimer ??= setInterval(() => void this.settle().catch(() => undefined), 2000).unref();
+      throw err;
+    }
+  }
+
+  /** Retries the ACKs of unsettled transactions, before any new transaction may commit. */
+  private async settle(): Promise<void> {
+    for (const [txn, u] of this.unsettled) {
+      await this.writeAcks(u.producer, u.clock, u.journals, true);
+      await this.log.write({ op: 'done', txn }, false);
+      this.unsettled.delete(txn);
+    }
+    if (this.unsettled.size === 0 && this.retryTimer) {
+      clearInterval(this.retryTimer);
+      this.retryTimer = undefined;
+    }
+  }
+
+  /** Appends an ACK at `clock` to each journal; at recovery, journals deleted since are skipped. */
+  private async writeAcks(producer: string, clock: string, journals: string[], recovering: boolean): Promise<Record<string, number>> {
+    const ack = Buffer.from(JSON.stringify({ _meta: { uuid: buildUuid(producer, clock, ACK_TXN), ack: true } }) + '\n');
+    const ends: Record<string, number> = {};
+    await Promise.all(
+      journals.map(async (name) => {
+        try {
+          ends[name] = await this.writer.append(name, ack);
+          crashPoint('ingest.ack');
+        } catch (err) {
+          if (recovering && err instanceof InletError && err.code === 'JOURNAL_NOT_FOUND') return;
+          throw err;
+        }
+      }),
+    );
+    return ends;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.locks.values()]);
+    if (this.retryTimer) clearInterval(this.retryTimer);
+    await this.log.close();
+  }
+}
+
+interface Routed {
+  journals: Map<string, { collection: Collection; values: PartitionValue[]; docs: Record<string, unknown>[] }>;
+  received: number;
+  stored: number;
+}

@@ -1,0 +1,82 @@
+import test from 'ava';
+import { collectionSelector, encodePartitionValue, partitionJournal, partitionLabels } from '../src/collections/partitions.js';
+import { Sequencer, type SequencedDocument } from '../src/collections/sequencer.js';
+import { ACK_TXN, buildUuid, clockTime, ClockSource, CONTINUE_TXN, namedProducer, OUTSIDE_TXN, parseUuid, randomProducer } from '../src/collections/uuid.js';
+import { Selector } from '../src/journal/selector.js';
+import { validateJournalName } from '../src/journal/name.js';
+
+test('uuids carry producer, clock and flags, and parse back', (t) => {
+  const clocks = new ClockSource();
+  const producer = randomProducer();
+  t.is(parseInt(producer.slice(0, 2), 16) & 1, 1, 'multicast bit set');
+  for (const flags of [OUTSIDE_TXN, CONTINUE_TXN, ACK_TXN]) {
+    const clock = clocks.next();
+    const uuid = buildUuid(producer, clock, flags);
+    t.regex(uuid, /^[0-9a-f]{8}-[0-9a-f]{4}-1[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    t.deepEqual(parseUuid(uuid), { producer, clock, flags });
+  }
+  t.is(parseUuid('not-a-uuid'), undefined);
+  t.is(parseUuid('123e4567-e89b-42d3-a456-426614174000'), undefined, 'v4 uuids are not ours');
+});
+
+test('clocks increase strictly, track wall time, and never go below an observed clock', (t) => {
+  const clocks = new ClockSource();
+  let last = '';
+  for (let i = 0; i < 10_000; i++) {
+    const c = clocks.next();
+    t.true(c > last);
+    last = c;
+  }
+  t.true(Math.abs(clockTime(last).getTime() - Date.now()) < 5_000);
+  const future = 'f000000000000000';
+  clocks.observe(future);
+  t.true(clocks.next() > future);
+  t.is(namedProducer('client-a'), namedProducer('client-a'));
+  t.not(namedProducer('client-a'), namedProducer('client-b'));
+});
+
+function docOf(producer: string, clock: string, flags: number, body: Record<string, unknown> = {}): SequencedDocument {
+  return { journal: 'j', begin: 0, end: 1, doc: { ...body, _meta: { uuid: buildUuid(producer, clock, flags) } } };
+}
+
+test('the sequencer commits on ACK, rolls back past it, and drops duplicates of a retry', (t) => {
+  const s = new Sequencer();
+  const p = randomProducer();
+  const q = randomProducer();
+  const c = Array.from({ length: 10 }, (_, i) => (0x1000 + i).toString(16).padStart(16, '0'));
+  t.deepEqual(s.push(docOf(p, c[1]!, CONTINUE_TXN, { n: 1 })), []);
+  t.deepEqual(s.push(docOf(q, c[2]!, CONTINUE_TXN, { n: 2 })), []);
+  t.deepEqual(s.push(docOf(p, c[3]!, CONTINUE_TXN, { n: 3 })), []);
+  t.is(s.pendingCount, 3);
+  // p's ACK commits p's documents only, in order.
+  t.deepEqual(s.push(docOf(p, c[3]!, ACK_TXN)).map((d) => (d.doc as { n: number }).n), [1, 3]);
+  // A retry re-appends p's transaction: every document and the ACK are duplicates.
+  t.deepEqual(s.push(docOf(p, c[1]!, CONTINUE_TXN, { n: 1 })), []);
+  t.deepEqual(s.push(docOf(p, c[3]!, CONTINUE_TXN, { n: 3 })), []);
+  t.deepEqual(s.push(docOf(p, c[3]!, ACK_TXN)), []);
+  t.is(s.duplicates, 2);
+  // q rolls back: an ACK at an earlier clock discards what came after it.
+  t.deepEqual(s.push(docOf(q, '0000000000000000', ACK_TXN)), []);
+  t.is(s.rolledBack, 1);
+  t.is(s.pendingCount, 0);
+  // Outside a transaction: committed at once, deduplicated by clock.
+  t.is(s.push(docOf(q, c[5]!, OUTSIDE_TXN, { n: 5 })).length, 1);
+  t.is(s.push(docOf(q, c[5]!, OUTSIDE_TXN, { n: 5 })).length, 0);
+  // Not part of the protocol: passes through.
+  t.is(s.push({ journal: 'j', begin: 0, end: 1, doc: { plain: true } }).length, 1);
+});
+
+test('partition journals and labels encode values safely and sort fields', (t) => {
+  const name = partitionJournal('acme/shipments', ['carrier', 'region'], ['UPS Ground/2', 7]);
+  t.is(name, 'acme/shipments/carrier=UPS%20Ground%2F2/region=7/pivot=00');
+  t.notThrows(() => validateJournalName(name));
+  t.is(partitionJournal('acme/events', [], []), 'acme/events/pivot=00');
+  t.is(encodePartitionValue(true), 'true');
+  t.is(encodePartitionValue('ünï,=()'), '%C3%BCn%C3%AF%2C%3D%28%29');
+  const labels = partitionLabels('acme/shipments', ['carrier', 'region'], ['UPS Ground/2', 7]);
+  t.deepEqual(labels, { 'inlet.dev/collection': 'acme/shipments', 'inlet.dev/field/carrier': 'UPS%20Ground%2F2', 'inlet.dev/field/region': '7' });
+  const sel = Selector.parse(collectionSelector('acme/shipments', { region: 7, carrier: 'UPS Ground/2' }));
+  t.true(sel.matches(labels));
+  t.false(sel.matches({ ...labels, 'inlet.dev/field/region': '8' }));
+  t.false(Selector.parse(collectionSelector('acme/ship')).matches(labels));
+});
