@@ -1,8 +1,10 @@
 import test from 'ava';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BrokerClient } from '../src/client/broker-client.js';
 import { readCollection } from '../src/collections/reader.js';
-import { appendTo, cleanup, readAll, ROOT, runCli, startBroker, type TestBroker } from './helpers/broker.js';
+import { appendTo, cleanup, createJournal, readAll, ROOT, runCli, startBroker, type TestBroker } from './helpers/broker.js';
 
 const CATALOG = join(ROOT, 'test/fixtures/ingest/orders.flow.yaml');
 
@@ -163,4 +165,33 @@ test('inlet ingest and inlet read --collection --partition', async (t) => {
   t.is(bad.code, 1);
   t.regex(bad.stderr, /line 3: acme\/orders\[1\]: /);
   t.is((await runCli(['read', '--partition', 'region=eu', '--broker', b.url])).code, 2);
+});
+
+test("journals made before the catalog join their collection: labels at first ingest, fragment settings at start", async (t) => {
+  const first = await startBroker({ args: ['--compression', 'zstd'] });
+  const name = 'shipments/carrier=UPS/pivot=00';
+  t.is((await createJournal(first.url, name, 'application/x-ndjson')).status, 201);
+  await first.stop();
+  const b = await startBroker({ dataDir: first.dataDir, args: ['--catalog', join(ROOT, 'catalog/shipments.flow.yaml')] });
+  t.teardown(() => cleanup(b));
+  const client = new BrokerClient(b.url);
+  const spec = async () => (await client.listJournals()).find((j) => j.spec.name === name)!.spec;
+  t.like((await spec()).fragment, { codec: 'zstd', length: 128 * 1024 * 1024 });
+  const doc = { id: 'shp_1', vendor: { name: 'UPS' }, status: 'label_created', ts: '2026-11-21T10:00:00Z' };
+  t.is((await ingest(b, { shipments: [doc] })).status, 200);
+  t.is((await spec()).labels['inlet.dev/collection'], 'shipments');
+  t.like((await spec()).fragment, { codec: 'gzip', length: 64 * 1024 * 1024 });
+  // A restart with a changed catalog applies its settings to the collection's journals.
+  await b.stop();
+  const dir = await mkdtemp(join(tmpdir(), 'inlet-catalog-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await cp(join(ROOT, 'catalog/shipments.schema.yaml'), join(dir, 'shipments.schema.yaml'));
+  const changed = (await readFile(join(ROOT, 'catalog/shipments.flow.yaml'), 'utf8')).replace('codec: gzip', 'codec: zstd');
+  await writeFile(join(dir, 'shipments.flow.yaml'), changed);
+  const again = await startBroker({ dataDir: first.dataDir, args: ['--catalog', join(dir, 'shipments.flow.yaml')] });
+  t.teardown(() => cleanup(again));
+  t.like((await new BrokerClient(again.url).listJournals())[0]!.spec.fragment, { codec: 'zstd', length: 64 * 1024 * 1024 });
+  const docs = [];
+  for await (const d of readCollection(new BrokerClient(again.url), 'shipments')) docs.push(d.doc);
+  t.is(docs.length, 1);
 });

@@ -5,13 +5,13 @@ import type { JournalSpec } from '../journal/spec.js';
 import type { BrokerConfig } from './config.js';
 import { BrokerMetrics } from './metrics.js';
 import { StreamService } from './streams.js';
-import { signal } from '../journal/deferred.js';
 import type { JournalObserver } from '../journal/journal.js';
 import { InletError } from '../errors.js';
 import { Lake } from './lake.js';
 import { loadCatalog } from '../catalog/load.js';
 import { compileCatalog, type Collection } from '../collections/collection.js';
 import { Ingester } from '../collections/ingest.js';
+import { COLLECTION_LABEL } from '../collections/partitions.js';
 import { join } from 'node:path';
 
 /**
@@ -20,7 +20,8 @@ import { join } from 'node:path';
  */
 export class Broker {
   closing = false;
-  private readonly shutdown = signal();
+  /** Ends each long-poll wait under way (for shutdown); a wait removes itself when it ends. */
+  private readonly liveWaits = new Set<() => void>();
   /** The catalog's collections, when the broker was given one, and their ingestion. */
   collections: ReadonlyMap<string, Collection> = new Map();
   ingester: Ingester | undefined;
@@ -64,9 +65,13 @@ export class Broker {
       ensure: async (input) => {
         const existing = this.registry.get(input.name);
         if (existing) {
-          // A journal made before it belonged to the collection gets the labels readers select by.
+          // A journal made before it belonged to the collection gets the labels readers select by
+          // and the collection's fragment settings.
           const labels = { ...existing.spec.labels, ...input.labels };
-          if (Object.entries(labels).some(([k, v]) => existing.spec.labels[k] !== v)) await this.registry.apply([{ ...existing.spec, labels }]);
+          if (Object.entries(labels).some(([k, v]) => existing.spec.labels[k] !== v)) {
+            const { contentType, validateJson } = existing.spec;
+            await this.registry.apply([this.registry.resolve({ ...input, labels, contentType, validateJson }, input.name)]);
+          }
           return;
         }
         const spec = this.registry.resolve(input, input.name);
@@ -78,7 +83,14 @@ export class Broker {
       },
       checkBacklog: () => this.checkBacklog(),
     }, this.log);
-    this.log.info({ catalog: path, collections: [...this.collections.keys()] }, 'catalog loaded');
+    // Partition journals follow their collection's fragment settings as the catalog changes.
+    const updates = [];
+    for (const j of this.registry.list()) {
+      const fragment = this.collections.get(j.spec.labels[COLLECTION_LABEL] ?? '')?.spec.journals.fragment;
+      if (fragment) updates.push(this.registry.resolve({ name: j.name, labels: j.spec.labels, contentType: j.spec.contentType, validateJson: j.spec.validateJson, fragment }, j.name));
+    }
+    const changed = (await this.registry.apply(updates)).filter((r) => r.action === 'updated').length;
+    this.log.info({ catalog: path, collections: [...this.collections.keys()], journalsUpdated: changed }, 'catalog loaded');
   }
 
   /**
@@ -91,28 +103,38 @@ export class Broker {
     while (journal.head <= offset && !journal.deleted && !this.streams.state(journal.name).closed) {
       const remaining = deadline - Date.now();
       if (remaining <= 0 || this.closing || abort?.aborted) return false;
-      let timer: NodeJS.Timeout | undefined;
-      let onAbort: (() => void) | undefined;
-      const woke = await Promise.race([
-        journal.nextChange().then(() => true),
-        this.shutdown.promise.then(() => false),
-        new Promise<boolean>((resolve) => {
-          timer = setTimeout(() => resolve(false), remaining);
-          onAbort = () => resolve(false);
-          abort?.addEventListener('abort', onAbort, { once: true });
-        }),
-      ]);
-      clearTimeout(timer);
-      if (onAbort) abort?.removeEventListener('abort', onAbort);
-      if (!woke) return false;
+      if (!(await this.nextChange(journal, remaining, abort))) return false;
     }
     return true;
+  }
+
+  /**
+   * Resolves true on the journal's next change, false after `ms`, on `abort` or at shutdown.
+   * Everything it registers is unregistered when it resolves. (It used to race a promise that
+   * stays pending until shutdown; each long-poll left a reaction on it for good, ~460 bytes,
+   * which under a tailing reader grew the heap without bound and with it GC pauses.)
+   */
+  private nextChange(journal: Journal, ms: number, abort?: AbortSignal): Promise<boolean> {
+    return new Promise((resolve) => {
+      const end = (woke: boolean) => {
+        clearTimeout(timer);
+        abort?.removeEventListener('abort', stop);
+        this.liveWaits.delete(stop);
+        resolve(woke);
+      };
+      const stop = () => end(false);
+      const timer = setTimeout(stop, ms);
+      abort?.addEventListener('abort', stop, { once: true });
+      this.liveWaits.add(stop);
+      // Released at the journal's next change, which replaces the promise.
+      void journal.nextChange().then(() => end(true));
+    });
   }
 
   /** Ends live reads (long-polls answer, SSE streams end) so the server can drain. */
   stopLiveReads(): void {
     this.closing = true;
-    this.shutdown.fire();
+    for (const stop of this.liveWaits) stop();
   }
 
   /**
