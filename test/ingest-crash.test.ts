@@ -79,6 +79,26 @@ test('SIGKILL between the journal appends of a request: nothing of it is ever vi
   t.is(docs.filter((d) => d.txn === 'next').length, 8);
 });
 
+test('a broker that lost its transaction log never commits what the old log left uncommitted', async (t) => {
+  const dataDir = await tempDir();
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }));
+  const producer = { 'producer-id': 'p3', 'producer-seq': '1' };
+  {
+    const b = await startBroker({ dataDir, args: ['--catalog', CATALOG] });
+    t.is((await ingest(b, txnDocs('seed', 0, 4))).status, 200);
+    await b.stop();
+  }
+  await crashDuring(dataDir, 'ingest.append', txnDocs('lost', 100, 40), producer);
+  await rm(join(dataDir, 'ingest'), { recursive: true });
+  const b = await startBroker({ dataDir, args: ['--catalog', CATALOG] });
+  t.teardown(() => b.stop('SIGKILL').then(() => undefined));
+  t.true((await rawLines(b)).some((l) => l.txn === 'lost'));
+  t.is((await ingest(b, txnDocs('after', 200, 8), producer)).status, 200);
+  const docs = await committed(b);
+  t.is(docs.filter((d) => d.txn === 'lost').length, 0);
+  t.is(docs.filter((d) => d.txn === 'after').length, 8);
+});
+
 test('SIGKILL after the commit point: a restart writes the missing ACKs and the whole request is visible once', async (t) => {
   for (const point of ['ingest.commit', 'ingest.ack']) {
     const dataDir = await tempDir();

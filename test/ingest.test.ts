@@ -195,3 +195,27 @@ test("journals made before the catalog join their collection: labels at first in
   for await (const d of readCollection(new BrokerClient(again.url), 'shipments')) docs.push(d.doc);
   t.is(docs.length, 1);
 });
+
+test('a closed partition journal refuses its documents without blocking other partitions', async (t) => {
+  const b = await withBroker(t);
+  const us = { id: 1, region: 'us', rush: false, shard: 0 };
+  const eu = { id: 2, region: 'eu', rush: false, shard: 0 };
+  t.is((await ingest(b, { 'acme/orders': [us] })).status, 200);
+  const close = await appendTo(b.url, 'acme/orders/region=us/rush=false/shard=0/pivot=00', '', 'application/x-ndjson', { 'stream-closed': 'true' });
+  t.true(close.ok, String(close.status));
+  const refused = await ingest(b, { 'acme/orders': [{ ...us, id: 3 }, eu] });
+  t.is(refused.status, 409);
+  t.regex(((await refused.json()) as { error: { message: string } }).error.message, /region=us/);
+  t.is((await ingest(b, { 'acme/orders': [eu] })).status, 200);
+  t.deepEqual((await collection(b)).map((d) => d.id), [1, 2]);
+});
+
+test('inlet ingest refuses to reuse a producer of an earlier run rather than report documents it did not write', async (t) => {
+  const b = await withBroker(t);
+  const input = JSON.stringify({ id: 1, region: 'us', rush: false, shard: 0 }) + '\n';
+  t.is((await runCli(['ingest', 'acme/orders', '--broker', b.url, '--producer', 'loader'], { input })).code, 0);
+  const again = await runCli(['ingest', 'acme/orders', '--broker', b.url, '--producer', 'loader'], { input: input.replace('"id":1', '"id":2') });
+  t.is(again.code, 1);
+  t.regex(again.stderr, /producer loader already committed transaction 1 in an earlier run/);
+  t.deepEqual((await collection(b)).map((d) => d.id), [1]);
+});

@@ -4,7 +4,7 @@ import type { Journal } from '../journal/journal.js';
 import type { JournalSpec } from '../journal/spec.js';
 import type { BrokerConfig } from './config.js';
 import { BrokerMetrics } from './metrics.js';
-import { StreamService } from './streams.js';
+import { closedError, StreamService } from './streams.js';
 import type { JournalObserver } from '../journal/journal.js';
 import { InletError } from '../errors.js';
 import { Lake } from './lake.js';
@@ -53,7 +53,14 @@ export class Broker {
     registry.onChange = (name, record) => lake.mirrorRecord(name, record);
     await lake.start(registry);
     const broker = new Broker(config, registry, new StreamService(registry, lake), metrics, lake, log);
-    if (config.catalog) await broker.openCatalog(config.catalog);
+    if (config.catalog) {
+      try {
+        await broker.openCatalog(config.catalog);
+      } catch (err) {
+        await broker.close().catch(() => undefined);
+        throw err;
+      }
+    }
     log.info({ journals: registry.list().length, dataDir: config.dataDir, store: config.store }, 'journals recovered');
     return broker;
   }
@@ -65,6 +72,9 @@ export class Broker {
       ensure: async (input) => {
         const existing = this.registry.get(input.name);
         if (existing) {
+          // Refused before anything of the transaction is written: a closed or deleted partition takes no documents.
+          this.streams.visible(input.name);
+          if (this.registry.state(input.name).closed) throw closedError(input.name, existing.head);
           // A journal made before it belonged to the collection gets the labels readers select by
           // and the collection's fragment settings.
           const labels = { ...existing.spec.labels, ...input.labels };

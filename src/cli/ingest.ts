@@ -41,11 +41,14 @@ export async function ingest(args: string[]): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
         const r = await client.ingest({ [collection]: docs }, { id: producer, seq });
+        // A duplicate answer to a first attempt means an earlier run of this producer committed this seq.
+        if (r.duplicate && attempt === 1) throw reusedProducer(producer, seq);
         received += docs.length;
         stored += r.stored;
         for (const [j, end] of Object.entries(r.journals)) journals.set(j, end);
         break;
       } catch (err) {
+        if (err instanceof InletError && err.code === 'SEQUENCE_CONFLICT') throw reusedProducer(producer, seq);
         if (err instanceof InletError && RETRYABLE.has(err.code) && attempt < 8) {
           const delay = Math.min(5000, 100 * 2 ** attempt);
           process.stderr.write(`inlet: ${err.message}; retrying in ${delay} ms\n`);
@@ -88,4 +91,11 @@ export async function ingest(args: string[]): Promise<void> {
       throw new InletError('INVALID_DOCUMENT', `line ${lineNo}: not JSON: ${(err as Error).message}`);
     }
   }
+}
+
+function reusedProducer(producer: string, seq: number): InletError {
+  return new InletError(
+    'SEQUENCE_CONFLICT',
+    `producer ${producer} already committed transaction ${seq} in an earlier run; give each run its own --producer (the default is a new one per run)`,
+  );
 }

@@ -41,6 +41,8 @@ export async function read(args: string[]): Promise<void> {
     partitions[p.slice(0, eq)] = p.slice(eq + 1);
   }
   if (Object.keys(partitions).length > 0 && collection === undefined) throw new UsageError('--partition: needs --collection');
+  // Committed documents come out at their transaction's ACK, so a byte offset is no place to resume a collection.
+  if (collection !== undefined && values.offset !== undefined) throw new UsageError('--offset: a collection is read from its beginning');
   let offset: number | 'now';
   try {
     offset = parseOffset((values.offset as string | undefined) ?? '-1');

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { crashPoint } from '../crashpoints.js';
 import { InletError } from '../errors.js';
+import { validateJournalName } from '../journal/name.js';
 import type { JournalSpecInput } from '../journal/spec.js';
 import type { Collection } from './collection.js';
 import { Combiner } from './combine.js';
@@ -34,6 +35,11 @@ export interface IngestResult {
   readonly stored: number;
   /** True when this was a retry of the producer's last committed request: nothing was written. */
   readonly duplicate?: boolean;
+  /**
+   * Committed, but some ACKs failed to append and are being retried: the documents become
+   * visible once they land. `journals` then holds the offsets after the documents.
+   */
+  readonly acks?: 'pending';
 }
 
 /**
@@ -71,7 +77,7 @@ export class Ingester {
   private async recover(): Promise<void> {
     for (const rec of [...this.log.open.values()]) {
       const clock = rec.op === 'commit' ? rec.clock : rec.rollback;
-      await this.writeAcks(rec.producer, clock, rec.journals, true);
+      await this.writeAcks(rec.producer, clock, rec.journals);
       await this.log.write({ op: 'done', txn: rec.txn });
       this.logger.info({ txn: rec.txn, journals: rec.journals.length }, rec.op === 'commit' ? 'ingest transaction rolled forward' : 'ingest transaction rolled back');
     }
@@ -133,6 +139,13 @@ export class Ingester {
           checkPartitionValue(name, f, c.spec.projections[f]!.location, getPointer(doc, c.spec.projections[f]!.location), i),
         );
         const journal = partitionJournal(name, c.spec.partitionFields, values);
+        try {
+          validateJournalName(journal);
+        } catch (err) {
+          throw new InletError('INVALID_DOCUMENT', `${name}[${i}]: its partition values make no valid journal name: ${(err as Error).message}`, {
+            details: { collection: name, index: i },
+          });
+        }
         let target = routed.journals.get(journal);
         if (!target) routed.journals.set(journal, (target = { collection: c, values, docs: [] }));
         target.docs.push(doc as Record<string, unknown>);
@@ -148,12 +161,14 @@ export class Ingester {
       if (ref.seq === last.seq) return { ...(last.response as IngestResult), duplicate: true };
       if (ref.seq < last.seq) {
         throw new InletError('SEQUENCE_CONFLICT', `Producer-Seq ${ref.seq} of producer ${ref.id} is behind its last committed ${last.seq}`, {
-          details: { expectedSeq: last.seq + 1, receivedSeq: ref.seq },
+          details: { lastSeq: last.seq, receivedSeq: ref.seq },
         });
       }
     }
     this.writer.checkBacklog();
-    const producer = ref ? namedProducer(ref.id) : randomProducer();
+    // A client's producer id is also this log's: a broker with another log (or a lost one) never
+    // shares producer ids, and so never clocks, with this one.
+    const producer = ref ? namedProducer(`${this.log.epoch}/${ref.id}`) : randomProducer();
     const rollback = last?.clock ?? ZERO_CLOCK;
     const journals = [...routed.journals.keys()].sort();
     for (const [name, t] of routed.journals) {
@@ -164,14 +179,17 @@ export class Ingester {
         ...(t.collection.spec.journals.fragment ? { fragment: t.collection.spec.journals.fragment } : {}),
       });
     }
+    // Each journal's part opens with an ACK at the producer's last committed clock: a fence that
+    // discards anything an earlier failed transaction of this producer left uncommitted there.
+    const fence = ref ? ackLine(producer, rollback) : '';
     const bodies = new Map<string, Buffer>();
     let clock = ZERO_CLOCK;
     for (const name of journals) {
-      let text = '';
+      let text = fence;
       for (const doc of routed.journals.get(name)!.docs) {
         clock = this.clocks.next();
-        const meta = { ...(doc._meta as object | undefined), uuid: buildUuid(producer, clock, CONTINUE_TXN) };
-        text += JSON.stringify({ ...doc, _meta: meta }) + '\n';
+        // `_meta` is the broker's: whatever a client put there is replaced.
+        text += JSON.stringify({ ...doc, _meta: { uuid: buildUuid(producer, clock, CONTINUE_TXN) } }) + '\n';
       }
       bodies.set(name, Buffer.from(text));
     }
@@ -179,10 +197,11 @@ export class Ingester {
     const txn = randomUUID();
     await this.settle();
     await this.log.write({ op: 'prepare', txn, producer, rollback, journals });
+    const docEnds: Record<string, number> = {};
     try {
       await Promise.all(
         journals.map(async (name) => {
-          await this.writer.append(name, bodies.get(name)!);
+          docEnds[name] = await this.writer.append(name, bodies.get(name)!);
           crashPoint('ingest.append');
         }),
       );
@@ -192,31 +211,31 @@ export class Ingester {
       throw err;
     }
 
-    const response: IngestResult = { journals: {}, received: routed.received, stored: routed.stored };
-    const client: ClientState | undefined = ref ? { id: ref.id, producer, seq: ref.seq, clock, response } : undefined;
-    // The commit point. Offsets in the response are those after the ACKs, filled in below.
-    const ends = await this.writeAcksAfterCommit(txn, producer, clock, journals, client, response);
-    return { ...response, journals: ends };
-  }
-
-  private async writeAcksAfterCommit(
-    txn: string, producer: string, clock: string, journals: string[], client: ClientState | undefined, response: IngestResult,
-  ): Promise<Record<string, number>> {
-    // The ACK offsets are known only after the ACKs: a retry is answered with the journals'
-    // names and the offsets seen by the original request, recorded once the ACKs landed.
-    await this.log.write({ op: 'commit', txn, producer, clock, journals, ...(client ? { client } : {}) });
-    crashPoint('ingest.commit');
-    const ends = await this.finish(txn, producer, clock, journals);
-    if (client) {
-      await this.log.write({ op: 'client', state: { ...client, response: { ...response, journals: ends } } }, false);
+    const result: IngestResult = { journals: docEnds, received: routed.received, stored: routed.stored };
+    const client: ClientState | undefined = ref ? { id: ref.id, producer, seq: ref.seq, clock, at: Date.now(), response: { ...result, acks: 'pending' } } : undefined;
+    try {
+      await this.log.write({ op: 'commit', txn, producer, clock, journals, ...(client ? { client } : {}) });
+    } catch (err) {
+      // Not committed after all: undo it like a failed append.
+      await this.finish(txn, producer, rollback, journals).catch(() => undefined);
+      throw err;
     }
-    return ends;
+    crashPoint('ingest.commit');
+    // Committed: the answer is success even if ACKs must be retried; they are, until they land.
+    let ends: Record<string, number>;
+    try {
+      ends = await this.finish(txn, producer, clock, journals);
+    } catch {
+      return { ...result, acks: 'pending' };
+    }
+    if (client) await this.log.write({ op: 'client', state: { ...client, response: { ...result, journals: ends } } }, false);
+    return { ...result, journals: ends };
   }
 
   /** Writes a transaction's ACKs (or rollback ACKs) and marks it done; on failure keeps retrying them. */
   private async finish(txn: string, producer: string, clock: string, journals: string[]): Promise<Record<string, number>> {
     try {
-      const ends = await this.writeAcks(producer, clock, journals, false);
+      const ends = await this.writeAcks(producer, clock, journals);
       await this.log.write({ op: 'done', txn }, false);
       return ends;
     } catch (err) {
@@ -230,7 +249,7 @@ export class Ingester {
   /** Retries the ACKs of unsettled transactions, before any new transaction may commit. */
   private async settle(): Promise<void> {
     for (const [txn, u] of this.unsettled) {
-      await this.writeAcks(u.producer, u.clock, u.journals, true);
+      await this.writeAcks(u.producer, u.clock, u.journals);
       await this.log.write({ op: 'done', txn }, false);
       this.unsettled.delete(txn);
     }
@@ -240,9 +259,12 @@ export class Ingester {
     }
   }
 
-  /** Appends an ACK at `clock` to each journal; at recovery, journals deleted since are skipped. */
-  private async writeAcks(producer: string, clock: string, journals: string[], recovering: boolean): Promise<Record<string, number>> {
-    const ack = Buffer.from(JSON.stringify({ _meta: { uuid: buildUuid(producer, clock, ACK_TXN), ack: true } }) + '\n');
+  /**
+   * Appends an ACK at `clock` to each journal. Journals that can take no more appends (deleted,
+   * closed) are skipped: no reader can see a later document there that the ACK would guard.
+   */
+  private async writeAcks(producer: string, clock: string, journals: string[]): Promise<Record<string, number>> {
+    const ack = Buffer.from(ackLine(producer, clock));
     const ends: Record<string, number> = {};
     await Promise.all(
       journals.map(async (name) => {
@@ -250,7 +272,7 @@ export class Ingester {
           ends[name] = await this.writer.append(name, ack);
           crashPoint('ingest.ack');
         } catch (err) {
-          if (recovering && err instanceof InletError && err.code === 'JOURNAL_NOT_FOUND') return;
+          if (err instanceof InletError && PERMANENT.has(err.code)) return;
           throw err;
         }
       }),
@@ -263,6 +285,13 @@ export class Ingester {
     if (this.retryTimer) clearInterval(this.retryTimer);
     await this.log.close();
   }
+}
+
+/** Append failures no retry can fix: the journal takes no more appends. */
+const PERMANENT = new Set(['JOURNAL_NOT_FOUND', 'STREAM_CLOSED', 'OFFSET_GONE']);
+
+function ackLine(producer: string, clock: string): string {
+  return JSON.stringify({ _meta: { uuid: buildUuid(producer, clock, ACK_TXN), ack: true } }) + '\n';
 }
 
 interface Routed {
