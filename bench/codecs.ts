@@ -11,30 +11,12 @@
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { gunzipSync, gzipSync } from 'node:zlib';
+import { shipmentBatch } from './lib/shipments.js';
+import { median } from './lib/stats.js';
 
 const require = createRequire(import.meta.url);
 const { values } = parseArgs({ options: { mb: { type: 'string', default: '64' } } });
 const SIZE = Number(values.mb) * 1e6;
-
-function ndjson(bytes: number): Buffer {
-  const carriers = ['UPS', 'FedEx', 'DHL', 'USPS'];
-  const parts: string[] = [];
-  let n = 0;
-  for (let i = 0; n < bytes; i++) {
-    const line = JSON.stringify({
-      id: `shp_${i}`,
-      vendor: { name: carriers[i % 4] },
-      origin: { zip: String(10000 + ((i * 7919) % 89999)), country: 'US' },
-      weightKg: ((i * 31) % 5000) / 100,
-      status: i % 3 ? 'in_transit' : 'delivered',
-      reference: `PO-${(i * 104729) % 1_000_000_007}`,
-      ts: new Date(1_700_000_000_000 + i * 1000).toISOString(),
-    }) + '\n';
-    parts.push(line);
-    n += line.length;
-  }
-  return Buffer.from(parts.join(''));
-}
 
 /** Median MB/s of `reps` runs of fn over `bytes` input bytes. */
 function rate(bytes: number, fn: () => unknown, reps = 3): number {
@@ -45,10 +27,10 @@ function rate(bytes: number, fn: () => unknown, reps = 3): number {
     fn();
     rates.push(bytes / 1e6 / ((performance.now() - t0) / 1000));
   }
-  return rates.sort((a, b) => a - b)[Math.floor(reps / 2)]!;
+  return median(rates);
 }
 
-const data = ndjson(SIZE);
+const data = shipmentBatch(0, SIZE).body;
 const rows: [string, string, string, string][] = [];
 const mb = (x: number) => x.toFixed(0);
 

@@ -7,16 +7,17 @@
  *
  * Writes bench/results/latest.json, latest.md and one SVG chart per workload. See bench/README.md.
  */
-import { cpus, tmpdir } from 'node:os';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { measure, Slot, type Plan } from './lib/harness.js';
+import { InletSystem } from './lib/inlet.js';
 import { measureLimits, type Limits } from './lib/limits.js';
-import { ensureDebianPackage } from './lib/processes.js';
+import { NatsSystem } from './lib/nats.js';
+import { ensureDebianPackage, scratchDir } from './lib/processes.js';
+import { RedisSystem } from './lib/redis.js';
 import { markdown, writeReport, type Report, type Row } from './lib/report.js';
-import { summarize } from './lib/stats.js';
-import { InletSystem, NatsSystem, RedisSystem, type Measurement, type System } from './lib/systems.js';
+import { DRAIN_MS, type System } from './lib/systems.js';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string' }, only: { type: 'string' } } });
 /** `--only W2,W4` runs just those workloads. */
@@ -27,74 +28,87 @@ const out = values.out ?? fileURLToPath(new URL('../../bench/results/', import.m
 const P = quick
   ? { seconds: 2, reps: 1, replayBytes: 50e6, replayReps: 1, latencySeconds: 2 }
   : { seconds: 5, reps: 3, replayBytes: 1e9, replayReps: 2, latencySeconds: 5 };
+// Hard limits of one repetition: generous, they only keep a stuck system from hanging the bench.
+const SETUP_S = 60;
+const budget = {
+  timed: P.seconds + SETUP_S,
+  inletReplay: SETUP_S + (P.replayBytes / 1e6) * 0.5,
+  latency: P.latencySeconds + DRAIN_MS / 1000 + SETUP_S,
+};
 
-const scratch = await mkdtemp(join(tmpdir(), 'inlet-bench-limits-'));
+const scratch = await scratchDir('inlet-bench-limits-');
 console.error('bench: measuring the machine\'s limits…');
-const limits: Limits = await measureLimits(scratch, quick);
-await rm(scratch, { recursive: true, force: true });
-
-const systems: System[] = [await InletSystem.start()];
-if (ensureDebianPackage('/usr/sbin/nats-server', 'nats-server')) systems.push(await NatsSystem.start());
-if (ensureDebianPackage('/usr/bin/redis-server', 'redis-server')) systems.push(await RedisSystem.start());
-const inlet = systems[0] as InletSystem;
+const limits: Limits = await measureLimits(scratch.path, quick);
+await scratch.remove();
 
 const rows: Row[] = [];
-async function measure(workload: string, variant: string, system: System, reps: number, run: () => Promise<Measurement>, limit?: { name: string; mbps: number }) {
-  console.error(`bench: ${workload} ${variant} · ${system.name}`);
-  const runs: Measurement[] = [];
-  for (let i = 0; i < reps; i++) runs.push(await run());
-  const byMbps = [...runs].sort((a, b) => (a.mbps || a.p99 || 0) - (b.mbps || b.p99 || 0));
-  const mid = byMbps[Math.floor(byMbps.length / 2)]!;
-  const row: Row = {
-    workload,
-    variant,
-    system: system.name,
-    reps,
-    mbps: summarize(runs.map((r) => r.mbps)),
-    docsps: mid.docsps,
-    ...(mid.p50 !== undefined ? { p50: mid.p50, p99: mid.p99, p999: mid.p999 } : {}),
-    peakRssMiB: system.server.peakRssMiB(),
-  };
-  const lim = mid.decompressMBps !== undefined ? { name: 'plain decompression of the same fragments', mbps: mid.decompressMBps } : limit;
-  if (lim && !Number.isNaN(row.mbps.median)) {
-    row.limit = lim;
-    row.ratioToLimit = row.mbps.median / lim.mbps;
-  }
-  rows.push(row);
-}
-
-const disk = { name: "fsync'd disk", mbps: limits.fsyncDiskMBps };
-const tcp = { name: 'loopback TCP', mbps: limits.loopbackTcpMBps };
+const slots: Slot[] = [];
 try {
-  for (const journals of wanted('W1') ? [1, 64] : []) {
-    for (const s of systems) {
-      await measure('W1 append throughput', `1000-doc batches, 8 appenders, ${journals} journal${journals > 1 ? 's' : ''}`, s, P.reps,
-        () => s.w1({ appenders: 8, journals, seconds: P.seconds, docsPerBatch: 1000 }), disk);
+  const inlet = await Slot.open(InletSystem.start);
+  slots.push(inlet);
+  for (const [binary, pkg, start] of [['/usr/sbin/nats-server', 'nats-server', NatsSystem.start], ['/usr/bin/redis-server', 'redis-server', RedisSystem.start]] as const) {
+    if (!ensureDebianPackage(binary, pkg)) continue;
+    try {
+      slots.push(await Slot.open<System>(start));
+    } catch (err) {
+      console.error(`bench: ${pkg} did not start (${(err as Error).message}); skipping it`);
     }
   }
-  for (const s of wanted('W2') ? systems : []) {
-    await measure('W2 small appends', 'single documents, 64 connections', s, P.reps, () => s.w2({ connections: 64, seconds: P.seconds }), disk);
+  const row = async <S extends System>(slot: Slot<S>, plan: Plan<S>) => void rows.push(await measure(slot, plan));
+
+  const disk = { name: "fsync'd disk", mbps: limits.fsyncDiskMBps };
+  const tcp = { name: 'loopback TCP', mbps: limits.loopbackTcpMBps };
+  for (const journals of wanted('W1') ? [1, 64] : []) {
+    for (const s of slots) {
+      await row(s, {
+        workload: 'W1 append throughput', variant: `1000-doc batches, 8 appenders, ${journals} journal${journals > 1 ? 's' : ''}`,
+        reps: P.reps, budgetSeconds: budget.timed, limit: disk,
+        run: (sys, signal) => sys.w1({ appenders: 8, journals, seconds: P.seconds, docsPerBatch: 1000, signal }),
+      });
+    }
+  }
+  for (const s of wanted('W2') ? slots : []) {
+    await row(s, {
+      workload: 'W2 small appends', variant: 'single documents, 64 connections', reps: P.reps, budgetSeconds: budget.timed, limit: disk,
+      run: (sys, signal) => sys.w2({ connections: 64, seconds: P.seconds, signal }),
+    });
   }
   for (const codec of wanted('W3') ? (['gzip', 'zstd'] as const) : []) {
-    await measure('W3 history replay', `${(P.replayBytes / 1e6).toFixed(0)} MB, ${codec} fragments, Reader from offset 0`, inlet, P.replayReps, () => inlet.w3({ bytes: P.replayBytes, codec }));
+    await row(inlet, {
+      workload: 'W3 history replay', variant: `${(P.replayBytes / 1e6).toFixed(0)} MB, ${codec} fragments, Reader from offset 0`,
+      reps: P.replayReps, budgetSeconds: budget.inletReplay,
+      run: (sys, signal) => sys.w3({ bytes: P.replayBytes, codec, signal }),
+    });
   }
   // Peers load history one message per document (NATS ~3 MB/s here), so their replay history is capped.
   const peerReplay = Math.min(P.replayBytes, 100e6);
-  for (const s of wanted('W3') ? systems.slice(1) : []) {
-    await measure('W3 history replay', `${(peerReplay / 1e6).toFixed(0)} MB, read from the start`, s, P.replayReps, () => s.w3({ bytes: peerReplay }), tcp);
+  for (const s of wanted('W3') ? slots.slice(1) : []) {
+    await row(s, {
+      workload: 'W3 history replay', variant: `${(peerReplay / 1e6).toFixed(0)} MB, read from the start`, reps: P.replayReps,
+      budgetSeconds: SETUP_S + (peerReplay / 1e6) * 1.5, limit: tcp,
+      run: (sys, signal) => sys.w3({ bytes: peerReplay, signal }),
+    });
   }
-  for (const s of wanted('W4') ? systems : []) {
-    await measure('W4 end-to-end latency', '5,000 docs/s, one tailing reader', s, P.reps, () => s.w4({ rate: 5000, seconds: P.latencySeconds }));
+  for (const s of wanted('W4') ? slots : []) {
+    await row(s, {
+      workload: 'W4 end-to-end latency', variant: '5,000 docs/s, one tailing reader', reps: P.reps, budgetSeconds: budget.latency,
+      run: (sys, signal) => sys.w4({ rate: 5000, seconds: P.latencySeconds, signal }),
+    });
   }
-  if (wanted('W5')) await measure('W5 fan-out', '16 tailing readers under W1 load (8 appenders, 1 journal)', inlet, P.reps, () => inlet.w5({ readers: 16, appenders: 8, seconds: P.seconds }), tcp);
+  if (wanted('W5')) {
+    await row(inlet, {
+      workload: 'W5 fan-out', variant: '16 tailing readers under W1 load (8 appenders, 1 journal)', reps: P.reps, budgetSeconds: budget.timed, limit: tcp,
+      run: (sys, signal) => sys.w5({ readers: 16, appenders: 8, seconds: P.seconds, signal }),
+    });
+  }
 } finally {
-  for (const s of systems) await s.stop().catch(() => undefined);
+  for (const s of slots) await s.stop().catch(() => undefined);
 }
 
 // Ratios to the best peer of the same workload and variant family.
 for (const row of rows) {
-  if (row.system !== 'inlet') continue;
-  const peers = rows.filter((p) => p.system !== 'inlet' && p.workload === row.workload && (row.workload.startsWith('W3') || p.variant === row.variant));
+  if (row.system !== 'inlet' || row.failed) continue;
+  const peers = rows.filter((p) => p.system !== 'inlet' && !p.failed && p.workload === row.workload && (row.workload.startsWith('W3') || p.variant === row.variant));
   if (peers.length === 0) continue;
   if (row.workload.startsWith('W4')) {
     const best = Math.min(...peers.map((p) => p.p99 ?? Infinity));
@@ -109,8 +123,8 @@ const report: Report = {
   quick,
   machine: { cpus: cpus().length, node: process.version },
   settings: Object.fromEntries([
-    ...systems.map((s) => [s.name, s.settings] as const),
-    ['sizes', `${P.seconds}s per run, ${P.reps} repetitions (replay: ${P.replayReps}), ~200-byte shipment documents from a fixed seed, 1 s warm-up excluded where noted`],
+    ...slots.map((s) => [s.name, s.settings] as const),
+    ['sizes', `${P.seconds}s per run, ${P.reps} repetitions (replay: ${P.replayReps}), ~200-byte shipment documents from a fixed seed; a repetition that fails or exceeds its time limit marks its row failed`],
     ['W3', 'inlet: MB/s of the Reader alone against plain decompression of the same fragment files; docs/s of a second pass that parses every document. Peers: one pass that parses every message; their history is at most 100 MB because loading it one message per document is slow'],
     ['W4', 'documents are created at 5,000/s, each stamped with its creation time; inlet appends what came due each millisecond as one NDJSON append, the peers publish each document as a message; latency = delivery to the tailing reader minus creation. Ratio: best peer p99 / inlet p99 (above 1: inlet is faster)'],
   ]),
@@ -119,3 +133,5 @@ const report: Report = {
 };
 await writeReport(out, report);
 process.stdout.write(markdown(report));
+// A run abandoned on timeout may still hold sockets whose clients retry; they must not keep the bench alive.
+process.exit(rows.some((r) => r.failed) ? 1 : 0);

@@ -48,10 +48,11 @@ async function loopbackTcp(ms: number): Promise<number> {
   return received / 1e6 / secs;
 }
 
-async function fsyncDisk(dir: string, ms: number): Promise<number> {
+/** MB/s of writing `blockBytes` blocks sequentially to a file in `dir`, each fdatasync'd, for `ms`. */
+export async function fsyncDisk(dir: string, ms: number, blockBytes = 1 << 20): Promise<number> {
   const path = join(dir, 'limits-fsync');
   const fh = await open(path, 'w');
-  const buf = Buffer.alloc(1 << 20, 1);
+  const buf = Buffer.alloc(blockBytes, 1);
   let bytes = 0;
   const t0 = performance.now();
   while (performance.now() - t0 < ms) {

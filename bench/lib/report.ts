@@ -17,7 +17,8 @@ export interface Row {
   limit?: { name: string; mbps: number };
   ratioToLimit?: number;
   peakRssMiB?: number;
-  note?: string;
+  /** Why the row is incomplete: a repetition failed or timed out (its figures are of the ones before). */
+  failed?: string;
 }
 
 export interface Report {
@@ -31,18 +32,19 @@ export interface Report {
 
 const f = (n: number | undefined, digits = 1) => (n === undefined || Number.isNaN(n) ? '–' : n.toFixed(digits));
 
+/** The report as a Markdown table, with the limits and settings it was measured under. */
 export function markdown(r: Report): string {
   const lines = [
     `# inlet bench${r.quick ? ' (quick)' : ''}`,
     '',
     `${r.startedAt} · ${r.machine.cpus} cores · Node ${r.machine.node}. Every number below was measured in this one run; ratios compare systems and limits of the same run.`,
     '',
-    '| workload | variant | system | MB/s (median) | spread | docs/s | p50 ms | p99 ms | p99.9 ms | × best peer | × limit (limit) | peak RSS MiB |',
-    '|---|---|---|---:|---|---:|---:|---:|---:|---:|---|---:|',
+    '| workload | variant | system | MB/s (median) | spread | docs/s | p50 ms | p99 ms | p99.9 ms | × best peer | × limit (limit) | peak RSS MiB | failed |',
+    '|---|---|---|---:|---|---:|---:|---:|---:|---:|---|---:|---|',
   ];
   for (const x of r.rows) {
     lines.push(
-      `| ${x.workload} | ${x.variant} | ${x.system} | ${f(x.mbps.median)} | ${f(x.mbps.min)}–${f(x.mbps.max)} (${x.reps}×) | ${f(x.docsps, 0)} | ${f(x.p50, 2)} | ${f(x.p99, 2)} | ${f(x.p999, 2)} | ${f(x.ratioToBestPeer, 2)} | ${x.limit ? `${f(x.ratioToLimit, 2)} (${x.limit.name} ${f(x.limit.mbps, 0)} MB/s)` : '–'} | ${f(x.peakRssMiB, 0)} |`,
+      `| ${x.workload} | ${x.variant} | ${x.system} | ${f(x.mbps.median)} | ${f(x.mbps.min)}–${f(x.mbps.max)} (${x.reps}×) | ${f(x.docsps, 0)} | ${f(x.p50, 2)} | ${f(x.p99, 2)} | ${f(x.p999, 2)} | ${f(x.ratioToBestPeer, 2)} | ${x.limit ? `${f(x.ratioToLimit, 2)} (${x.limit.name} ${f(x.limit.mbps, 0)} MB/s)` : '–'} | ${f(x.peakRssMiB, 0)} | ${x.failed ? `**failed**: ${x.failed.replace(/\|/g, '\\|')}` : ''} |`,
     );
   }
   lines.push('', '## Physical limits (same run)', '', '| limit | value |', '|---|---:|');
@@ -76,7 +78,7 @@ export function svg(workload: string, rows: Row[]): string {
     const label = `${x.system} · ${x.variant}`.replace(/&/g, '&amp;').replace(/</g, '&lt;');
     return `<text x="${left - 8}" y="${y + 15}" text-anchor="end" font-size="12">${label}</text>` +
       `<rect x="${left}" y="${y}" width="${Math.max(1, w).toFixed(1)}" height="${barH}" fill="${colors[x.system] ?? '#6b7280'}"/>` +
-      `<text x="${left + w + 6}" y="${y + 15}" font-size="12">${f(value(x), latency ? 2 : 1)}</text>`;
+      `<text x="${left + w + 6}" y="${y + 15}" font-size="12">${f(value(x), latency ? 2 : 1)}${x.failed ? ' (failed)' : ''}</text>`;
   });
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">` +
     `<rect width="100%" height="100%" fill="white"/><text x="10" y="20" font-size="14" font-weight="bold">${workload}: ${unit}</text>${bars.join('')}</svg>\n`;

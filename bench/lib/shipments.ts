@@ -1,3 +1,6 @@
+/** About the size of one shipment document, for sizing batches in documents. */
+export const DOC_BYTES = 200;
+
 /** Deterministic ~200-byte shipment documents (fixed seed), the bench's one data set. */
 export function shipmentDoc(n: number, extra: Record<string, unknown> = {}): string {
   const carriers = ['UPS', 'FedEx', 'DHL', 'USPS'];
@@ -19,10 +22,14 @@ export function shipmentLines(first: number, count: number): string[] {
   return Array.from({ length: count }, (_, i) => shipmentDoc(first + i) + '\n');
 }
 
-/** NDJSON batches of about `bytes` each. */
+/** An NDJSON batch of whole documents, at least one, about `bytes` long; `seed` picks which. */
 export function shipmentBatch(seed: number, bytes: number): { body: Buffer; docs: number } {
-  let out = '';
-  let docs = 0;
-  for (let i = 0; out.length < bytes; i++, docs++) out += shipmentDoc(seed * 100_000 + i) + '\n';
-  return { body: Buffer.from(out), docs };
+  const lines: string[] = [];
+  let length = 0;
+  for (let i = 0; length < bytes; i++) {
+    const line = shipmentDoc(seed * 100_000 + i) + '\n';
+    lines.push(line);
+    length += line.length;
+  }
+  return { body: Buffer.from(lines.join('')), docs: lines.length };
 }

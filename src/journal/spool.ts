@@ -126,9 +126,14 @@ export class Spool {
     rec.writeUInt32BE(crc, 8);
     rec.writeUInt32BE(crc32(rec.subarray(0, 12)), 12);
     try {
-      await writevAll(this.data, buffers, this.end_ - this.begin);
-      await this.index.write(rec, 0, RECORD, this.indexLength);
-      await Promise.all([this.data.datasync(), this.index.datasync()]);
+      // Data and record are written and synced side by side: the batch counts only once both
+      // are synced, and recovery checks the last record against the data, so their order on
+      // disk does not matter. Both must settle before a failure truncates them.
+      const done = await Promise.allSettled([
+        writevAll(this.data, buffers, this.end_ - this.begin).then(() => this.data.datasync()),
+        this.index.write(rec, 0, RECORD, this.indexLength).then(() => this.index.datasync()),
+      ]);
+      for (const d of done) if (d.status === 'rejected') throw d.reason;
     } catch (err) {
       await Promise.allSettled([this.data.truncate(this.end_ - this.begin), this.index.truncate(this.indexLength)]);
       throw storageError(err, `appending to ${this.path}`);

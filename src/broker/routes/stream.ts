@@ -172,10 +172,12 @@ export function streamRoutes(app: FastifyInstance, broker: Broker): void {
       let data = await streams.readChunk(journal, offset, broker.config.maxReadSize);
       if (live === 'long-poll' && data.length === 0) {
         const gone = new AbortController();
-        reply.raw.once('close', () => gone.abort());
-        if (!streams.state(name).closed && (await broker.waitForData(journal, offset, gone.signal))) {
-          data = await streams.readChunk(journal, offset, broker.config.maxReadSize);
-        }
+        const onClose = () => gone.abort();
+        reply.raw.once('close', onClose);
+        const woke = !streams.state(name).closed && (await broker.waitForData(journal, offset, gone.signal));
+        // Every response closes; aborting after the wait would build an AbortError per long-poll for nothing.
+        reply.raw.off('close', onClose);
+        if (woke) data = await streams.readChunk(journal, offset, broker.config.maxReadSize);
         if (data.length === 0) {
           reply.header(H.cursor, nextCursor(cursor)).header(H.nextOffset, formatOffset(offset)).header(H.upToDate, 'true');
           if (streams.state(name).closed) reply.header(H.closed, 'true');
