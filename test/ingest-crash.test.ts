@@ -50,17 +50,24 @@ async function rawLines(b: TestBroker): Promise<{ txn?: string; _meta: { uuid: s
   return out;
 }
 
-test('SIGKILL between the journal appends of a request: nothing of it is ever visible, and a retry lands once', async (t) => {
+/**
+ * A data dir whose journals hold a committed 'seed' transaction, then the documents of a 'lost'
+ * one from `producer`, killed between its journal appends. Seeding first means the killed
+ * request only appends (journal creation is not the point).
+ */
+async function seededThenCrashed(t: { is(a: unknown, b: unknown): void; teardown(fn: () => Promise<void>): void }, producer: Record<string, string>): Promise<string> {
   const dataDir = await tempDir();
   t.teardown(() => rm(dataDir, { recursive: true, force: true }));
-  const producer = { 'producer-id': 'p1', 'producer-seq': '1' };
-  // Seed the journals so the request only appends (journal creation is not the point here).
-  {
-    const b = await startBroker({ dataDir, args: ['--catalog', CATALOG] });
-    t.is((await ingest(b, txnDocs('seed', 0, 4))).status, 200);
-    await b.stop();
-  }
+  const b = await startBroker({ dataDir, args: ['--catalog', CATALOG] });
+  t.is((await ingest(b, txnDocs('seed', 0, 4))).status, 200);
+  await b.stop();
   await crashDuring(dataDir, 'ingest.append', txnDocs('lost', 100, 40), producer);
+  return dataDir;
+}
+
+test('SIGKILL between the journal appends of a request: nothing of it is ever visible, and a retry lands once', async (t) => {
+  const producer = { 'producer-id': 'p1', 'producer-seq': '1' };
+  const dataDir = await seededThenCrashed(t, producer);
 
   const b = await startBroker({ dataDir, args: ['--catalog', CATALOG] });
   t.teardown(() => b.stop('SIGKILL').then(() => undefined));
@@ -80,15 +87,8 @@ test('SIGKILL between the journal appends of a request: nothing of it is ever vi
 });
 
 test('a broker that lost its transaction log never commits what the old log left uncommitted', async (t) => {
-  const dataDir = await tempDir();
-  t.teardown(() => rm(dataDir, { recursive: true, force: true }));
   const producer = { 'producer-id': 'p3', 'producer-seq': '1' };
-  {
-    const b = await startBroker({ dataDir, args: ['--catalog', CATALOG] });
-    t.is((await ingest(b, txnDocs('seed', 0, 4))).status, 200);
-    await b.stop();
-  }
-  await crashDuring(dataDir, 'ingest.append', txnDocs('lost', 100, 40), producer);
+  const dataDir = await seededThenCrashed(t, producer);
   await rm(join(dataDir, 'ingest'), { recursive: true });
   const b = await startBroker({ dataDir, args: ['--catalog', CATALOG] });
   t.teardown(() => b.stop('SIGKILL').then(() => undefined));
