@@ -63,10 +63,11 @@ test('ingest validates, combines by key, routes to partition journals with label
   t.is(euSpec.contentType, 'application/x-ndjson');
   t.is(body.journals[eu], journals.find((j) => j.spec.name === eu)!.writeHead);
 
-  // The raw journal holds the document and the ACK; the collection reader yields only the document.
+  // The raw journal holds the fence ACK, the document and the commit ACK; the collection reader yields only the document.
   const raw = (await readAll(b.url, eu)).toString().trim().split('\n').map((l) => JSON.parse(l));
-  t.is(raw.length, 2);
-  t.true(raw[1]._meta.ack);
+  t.is(raw.length, 3);
+  t.true(raw[0]._meta.ack && raw[2]._meta.ack);
+  t.is(raw[1].id, 1);
   const docs = await collection(b);
   t.is(docs.length, 2);
   t.like(docs[0], { id: 1, total: 15, items: ['a', 'b'] });
@@ -218,4 +219,15 @@ test('inlet ingest refuses to reuse a producer of an earlier run rather than rep
   t.is(again.code, 1);
   t.regex(again.stderr, /producer loader already committed transaction 1 in an earlier run/);
   t.deepEqual((await collection(b)).map((d) => d.id), [1]);
+});
+
+test('requests without a producer share a few broker producers, so readers track few', async (t) => {
+  const b = await withBroker(t);
+  await Promise.all(
+    Array.from({ length: 60 }, (_, i) => ingest(b, { 'acme/orders': [{ id: i, region: 'us', rush: false, shard: 0 }] }).then((r) => t.is(r.status, 200))),
+  );
+  const raw = (await readAll(b.url, 'acme/orders/region=us/rush=false/shard=0/pivot=00')).toString().trim().split('\n');
+  const producers = new Set(raw.map((l) => (JSON.parse(l) as Order)._meta.uuid.slice(-12)));
+  t.true(producers.size <= 16, `${producers.size} producers`);
+  t.deepEqual((await collection(b)).map((d) => d.id), Array.from({ length: 60 }, (_, i) => i));
 });

@@ -57,6 +57,7 @@ export class Ingester {
   /** Transactions whose ACKs (or rollback ACKs) failed to append: retried until they land. */
   private readonly unsettled = new Map<string, { producer: string; clock: string; journals: string[] }>();
   private retryTimer: NodeJS.Timeout | undefined;
+  private readonly lanes = new Lanes(16);
 
   private constructor(
     private readonly collections: ReadonlyMap<string, Collection>,
@@ -155,7 +156,22 @@ export class Ingester {
     return routed;
   }
 
+  /**
+   * Requests without a producer of their own run on one of a few broker producers ("lanes"),
+   * one transaction at a time each: readers then track a handful of producers per broker
+   * process, not one per request.
+   */
   private async commit(routed: Routed, ref?: ProducerRef): Promise<IngestResult> {
+    if (ref) return this.commitAs(routed, ref, undefined);
+    const lane = await this.lanes.acquire();
+    try {
+      return await this.commitAs(routed, undefined, lane);
+    } finally {
+      this.lanes.release(lane);
+    }
+  }
+
+  private async commitAs(routed: Routed, ref: ProducerRef | undefined, lane: Lane | undefined): Promise<IngestResult> {
     const last = ref ? this.log.clients.get(ref.id) : undefined;
     if (ref && last) {
       if (ref.seq === last.seq) return { ...(last.response as IngestResult), duplicate: true };
@@ -168,8 +184,8 @@ export class Ingester {
     this.writer.checkBacklog();
     // A client's producer id is also this log's: a broker with another log (or a lost one) never
     // shares producer ids, and so never clocks, with this one.
-    const producer = ref ? namedProducer(`${this.log.epoch}/${ref.id}`) : randomProducer();
-    const rollback = last?.clock ?? ZERO_CLOCK;
+    const producer = lane ? lane.producer : namedProducer(`${this.log.epoch}/${ref!.id}`);
+    const rollback = lane ? lane.clock : (last?.clock ?? ZERO_CLOCK);
     const journals = [...routed.journals.keys()].sort();
     for (const [name, t] of routed.journals) {
       await this.writer.ensure({
@@ -181,7 +197,7 @@ export class Ingester {
     }
     // Each journal's part opens with an ACK at the producer's last committed clock: a fence that
     // discards anything an earlier failed transaction of this producer left uncommitted there.
-    const fence = ref ? ackLine(producer, rollback) : '';
+    const fence = ackLine(producer, rollback);
     const bodies = new Map<string, Buffer>();
     let clock = ZERO_CLOCK;
     for (const name of journals) {
@@ -221,6 +237,7 @@ export class Ingester {
       throw err;
     }
     crashPoint('ingest.commit');
+    if (lane) lane.clock = clock;
     // Committed: the answer is success even if ACKs must be retried; they are, until they land.
     let ends: Record<string, number>;
     try {
@@ -284,6 +301,33 @@ export class Ingester {
     await Promise.allSettled([...this.locks.values()]);
     if (this.retryTimer) clearInterval(this.retryTimer);
     await this.log.close();
+  }
+}
+
+/** A broker producer for requests without their own, with its last committed clock. */
+interface Lane {
+  readonly producer: string;
+  clock: string;
+}
+
+/** A fixed set of lanes, each lent to one transaction at a time. Ids are new in each process. */
+class Lanes {
+  private readonly free: Lane[];
+  private readonly waiting: ((lane: Lane) => void)[] = [];
+
+  constructor(n: number) {
+    this.free = Array.from({ length: n }, () => ({ producer: randomProducer(), clock: ZERO_CLOCK }));
+  }
+
+  acquire(): Promise<Lane> {
+    const lane = this.free.pop();
+    return lane ? Promise.resolve(lane) : new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  release(lane: Lane): void {
+    const next = this.waiting.shift();
+    if (next) next(lane);
+    else this.free.push(lane);
   }
 }
 
