@@ -2,7 +2,7 @@ import test from 'ava';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BrokerClient } from '../src/client/broker-client.js';
-import { readCollection } from '../src/collections/reader.js';
+import { committedDocs, ingest } from './helpers/collections.js';
 import { readAll, ROOT, startBroker, tempDir, type TestBroker } from './helpers/broker.js';
 
 const CATALOG = join(ROOT, 'test/fixtures/ingest/orders.flow.yaml');
@@ -19,15 +19,7 @@ function txnDocs(txn: string, first: number, count: number, partitions = 4): Rec
   };
 }
 
-async function committed(b: TestBroker): Promise<Order[]> {
-  const out: Order[] = [];
-  for await (const d of readCollection<Order>(new BrokerClient(b.url), 'acme/orders')) out.push(d.doc);
-  return out;
-}
-
-function ingest(b: TestBroker, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
-  return fetch(`${b.url}/ingest`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
-}
+const committed = (b: TestBroker): Promise<Order[]> => committedDocs<Order>(b, 'acme/orders');
 
 /** Runs one request against a broker armed to SIGKILL itself at `point`; returns once it is dead. */
 async function crashDuring(dataDir: string, point: string, body: unknown, headers: Record<string, string> = {}): Promise<void> {

@@ -3,7 +3,7 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BrokerClient } from '../src/client/broker-client.js';
-import { readCollection } from '../src/collections/reader.js';
+import { committedDocs, ingest } from './helpers/collections.js';
 import { appendTo, cleanup, createJournal, readAll, ROOT, runCli, startBroker, type TestBroker } from './helpers/broker.js';
 
 const CATALOG = join(ROOT, 'test/fixtures/ingest/orders.flow.yaml');
@@ -25,14 +25,8 @@ async function withBroker(t: { teardown(fn: () => Promise<void>): void }): Promi
   return b;
 }
 
-function ingest(b: TestBroker, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
-  return fetch(`${b.url}/ingest`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
-}
-
 async function collection(b: TestBroker, partitions?: Record<string, string>): Promise<Order[]> {
-  const out: Order[] = [];
-  for await (const d of readCollection<Order>(new BrokerClient(b.url), 'acme/orders', partitions ? { partitions } : {})) out.push(d.doc);
-  return out.sort((a, b) => a.id - b.id);
+  return (await committedDocs<Order>(b, 'acme/orders', partitions)).sort((a, b) => a.id - b.id);
 }
 
 test('ingest validates, combines by key, routes to partition journals with labels, and readers see committed documents', async (t) => {
@@ -192,9 +186,7 @@ test("journals made before the catalog join their collection: labels at first in
   const again = await startBroker({ dataDir: first.dataDir, args: ['--catalog', join(dir, 'shipments.flow.yaml')] });
   t.teardown(() => cleanup(again));
   t.like((await new BrokerClient(again.url).listJournals())[0]!.spec.fragment, { codec: 'zstd', length: 64 * 1024 * 1024 });
-  const docs = [];
-  for await (const d of readCollection(new BrokerClient(again.url), 'shipments')) docs.push(d.doc);
-  t.is(docs.length, 1);
+  t.is((await committedDocs(again, 'shipments')).length, 1);
 });
 
 test('a closed partition journal refuses its documents without blocking other partitions', async (t) => {

@@ -2,7 +2,7 @@ import test from 'ava';
 import { rm, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BrokerClient, JournalReader, readDocuments, ReaderError, SelectorReader, type Chunk } from '../src/readers/mod.js';
-import { appendTo, startBroker, tempDir, type TestBroker } from './helpers/broker.js';
+import { appendTo, startBroker, tempDir, withTempDir, type TestBroker } from './helpers/broker.js';
 import { startS3 } from './helpers/s3.js';
 
 const JOURNAL = 'events/kind=seq/pivot=00';
@@ -69,12 +69,7 @@ async function historyThenLive(t: import('ava').ExecutionContext, storeArgs: str
 }
 
 test('a reader turns history in a file store into a live tail: 200k documents, in order, exactly once', async (t) => {
-  const dir = await tempDir();
-  try {
-    await historyThenLive(t, ['--store', `file://${join(dir, 'lake')}/`], {}, 'auto');
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  await withTempDir((dir) => historyThenLive(t, ['--store', `file://${join(dir, 'lake')}/`], {}, 'auto'));
 });
 
 test('a reader turns history in an S3 store into a live tail, reading fragments by presigned URL', async (t) => {
@@ -87,12 +82,7 @@ test('a reader turns history in an S3 store into a live tail, reading fragments 
 });
 
 test('a reader that cannot reach the store reads history through the broker proxy', async (t) => {
-  const dir = await tempDir();
-  try {
-    await historyThenLive(t, ['--store', `file://${join(dir, 'lake')}/`], {}, 'never');
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  await withTempDir((dir) => historyThenLive(t, ['--store', `file://${join(dir, 'lake')}/`], {}, 'never'));
 });
 
 test('a slow consumer keeps the reader bounded: sources pause instead of buffering', async (t) => {

@@ -117,15 +117,8 @@ export class BrokerClient {
     docs: Record<string, unknown[]> | string,
     producer?: { id: string; seq: number },
   ): Promise<{ journals: Record<string, number>; received: number; stored: number; duplicate?: boolean }> {
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (producer) Object.assign(headers, { 'producer-id': producer.id, 'producer-seq': String(producer.seq) });
-    const body = typeof docs === 'string' ? docs : JSON.stringify(docs);
-    let res;
-    try {
-      res = await request(`${this.url}/ingest`, { method: 'POST', body, headers });
-    } catch (err) {
-      throw new InletError('IO_ERROR', `cannot reach the broker at ${this.url}: ${(err as Error).message}`, { cause: err });
-    }
+    const headers: Record<string, string> = producer ? { 'producer-id': producer.id, 'producer-seq': String(producer.seq) } : {};
+    const res = await this.send('POST', `${this.url}/ingest`, typeof docs === 'string' ? docs : JSON.stringify(docs), 'application/json', undefined, headers);
     const text = await res.body.text();
     if (res.statusCode >= 300) throw errorOf(res.statusCode, text);
     return JSON.parse(text) as { journals: Record<string, number>; received: number; stored: number; duplicate?: boolean };
@@ -162,9 +155,9 @@ export class BrokerClient {
     return JSON.parse(text);
   }
 
-  private async send(method: Dispatcher.HttpMethod, url: string, body?: string | Buffer, type?: string, signal?: AbortSignal) {
+  private async send(method: Dispatcher.HttpMethod, url: string, body?: string | Buffer, type?: string, signal?: AbortSignal, headers: Record<string, string> = {}) {
     try {
-      return await request(url, { method, body, headers: type ? { 'content-type': type } : {}, signal });
+      return await request(url, { method, body, headers: type ? { ...headers, 'content-type': type } : headers, signal });
     } catch (err) {
       if ((err as Error).name === 'AbortError') throw err;
       throw new InletError('IO_ERROR', `cannot reach the broker at ${this.url}: ${(err as Error).message}`, { cause: err });

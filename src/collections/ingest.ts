@@ -75,13 +75,15 @@ export class Ingester {
     return ing;
   }
 
+  /** Rolls back prepared transactions and forward committed ones: both are ACKs at a recorded clock. */
   private async recover(): Promise<void> {
-    for (const rec of [...this.log.open.values()]) {
-      const clock = rec.op === 'commit' ? rec.clock : rec.rollback;
-      await this.writeAcks(rec.producer, clock, rec.journals);
-      await this.log.write({ op: 'done', txn: rec.txn });
-      this.logger.info({ txn: rec.txn, journals: rec.journals.length }, rec.op === 'commit' ? 'ingest transaction rolled forward' : 'ingest transaction rolled back');
+    const open = [...this.log.open.values()];
+    for (const rec of open) {
+      this.unsettled.set(rec.txn, { producer: rec.producer, clock: rec.op === 'commit' ? rec.clock : rec.rollback, journals: rec.journals });
     }
+    await this.settle();
+    const forward = open.filter((r) => r.op === 'commit').length;
+    if (open.length > 0) this.logger.info({ rolledForward: forward, rolledBack: open.length - forward }, 'interrupted ingest transactions finished');
   }
 
   async ingest(body: unknown, producer?: ProducerRef): Promise<IngestResult> {

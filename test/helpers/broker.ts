@@ -22,6 +22,16 @@ export function tempDir(prefix = 'inlet-test-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
 }
 
+/** Runs `fn` with a fresh temporary dir, removed afterwards whatever happens. */
+export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await tempDir();
+  try {
+    return await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 /** Starts `inlet serve` as a child process on a free port and waits until it listens. */
 export async function startBroker(opts: { dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<TestBroker> {
   const dataDir = opts.dataDir ?? (await tempDir());
