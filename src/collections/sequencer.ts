@@ -11,7 +11,8 @@ export interface SequencedDocument<T = unknown> {
 interface ProducerState<T> {
   /** Clock of the last ACK (or outside-transaction document) seen. */
   acked: string;
-  pending: SequencedDocument<T>[];
+  /** Documents waiting for an ACK, with their clocks. */
+  pending: { d: SequencedDocument<T>; clock: string }[];
 }
 
 /**
@@ -41,7 +42,7 @@ export class Sequencer<T = unknown> {
     if (parsed.flags & ACK_TXN) {
       const out: SequencedDocument<T>[] = [];
       for (const p of st.pending) {
-        if (clockOf(p) <= parsed.clock) out.push(p);
+        if (p.clock <= parsed.clock) out.push(p.d);
         else this.rolledBack++;
       }
       st.pending = [];
@@ -53,7 +54,7 @@ export class Sequencer<T = unknown> {
       return [];
     }
     if (parsed.flags & CONTINUE_TXN) {
-      st.pending.push(d);
+      st.pending.push({ d, clock: parsed.clock });
       return [];
     }
     st.acked = parsed.clock;
@@ -66,10 +67,6 @@ export class Sequencer<T = unknown> {
     for (const st of this.producers.values()) n += st.pending.length;
     return n;
   }
-}
-
-function clockOf(d: SequencedDocument<unknown>): string {
-  return parseUuid((d.doc as { _meta: { uuid: string } })._meta.uuid)!.clock;
 }
 
 /** True for a transaction's ACK document, which readers of collections never see. */
