@@ -1,8 +1,8 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { Combiner } from '../src/collections/combine.js';
-import { compareByKeys, packKey } from '../src/collections/json.js';
-import { CollectionSchema } from '../src/collections/schema.js';
+import { Combiner } from '../src/doc/combine.js';
+import { compareByKeys, packKey } from '../src/doc/json.js';
+import { CollectionSchema } from '../src/doc/schema.js';
 
 const orders = CollectionSchema.compile({
   uri: 'file:///schemas/orders.yaml',

@@ -2,10 +2,10 @@ import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
 import { isDeepStrictEqual } from 'node:util';
 import { InletError } from '../src/errors.js';
-import { cloneJson, compareJson, getPointer, parsePointer, setPointer } from '../src/collections/json.js';
-import { LocationSpace } from '../src/collections/locations.js';
-import { CollectionSchema, type SchemaBundle } from '../src/collections/schema.js';
-import { indexSchemas } from '../src/collections/schema-index.js';
+import { cloneJson, compareJson, getPointer, parsePointer, setPointer } from '../src/doc/json.js';
+import { LocationSpace } from '../src/doc/locations.js';
+import { CollectionSchema, type SchemaBundle } from '../src/doc/schema.js';
+import { indexSchemas } from '../src/doc/schema-index.js';
 
 const URI = 'file:///schemas/test.yaml';
 

@@ -1,9 +1,9 @@
-import { parsePointer } from '../collections/json.js';
+import { parsePointer } from '../doc/json.js';
 import { validateJournalName } from '../journal/name.js';
 import { fragmentSchema, type JournalSpecInput } from '../journal/spec.js';
 import { ajv } from '../schema.js';
 import { parseSize } from '../units.js';
-import type { JsonType } from './inference.js';
+import type { JsonType } from '../doc/inference.js';
 import type { SchemaLoader } from './schema-bundle.js';
 import type { Path, SourceFile } from './source.js';
 import type { CollectionSpec, Projection } from './types.js';

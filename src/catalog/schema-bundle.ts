@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
-import { getPointer, parsePointer } from '../collections/json.js';
+import { getPointer, parsePointer } from '../doc/json.js';
 import type { InletError } from '../errors.js';
-import { inferLocation, type Inferred, type Scoped } from './inference.js';
+import { inferLocation, type Inferred, type Scoped } from '../doc/inference.js';
 import { displayPath, fileReference, SourceFile, type Path } from './source.js';
 import type { SchemaBundle } from './types.js';
 

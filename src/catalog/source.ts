@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { isAbsolute, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML, { isAlias, isMap, isScalar, isSeq, LineCounter, type Node } from 'yaml';
-import { parsePointer } from '../collections/json.js';
+import { parsePointer } from '../doc/json.js';
 import { InletError } from '../errors.js';
 import { describeAjvError, type ValidateFunction } from '../schema.js';
 

@@ -1,6 +1,6 @@
 import type { Catalog, CollectionSpec } from '../catalog/types.js';
 import { InletError } from '../errors.js';
-import { CollectionSchema } from './schema.js';
+import { CollectionSchema } from '../doc/schema.js';
 
 /** A collection ready for use: its spec, with its schema compiled once. */
 export interface Collection {

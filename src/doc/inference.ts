@@ -1,4 +1,4 @@
-import { isObject } from '../collections/json.js';
+import { isObject } from './json.js';
 
 /** JSON types a location may take; `number` here means a number that is not an integer. */
 export type JsonType = 'null' | 'boolean' | 'object' | 'array' | 'integer' | 'number' | 'string';
