@@ -11,6 +11,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { InletError } from '../../errors.js';
+import { parseS3Url, s3Location } from './s3-url.js';
 import type { FragmentStore, StoredObject } from './types.js';
 
 /**
@@ -24,11 +25,9 @@ export class S3Store implements FragmentStore {
   private readonly client: S3Client;
 
   constructor(readonly url: string) {
-    const u = new URL(url);
-    this.bucket = u.hostname;
-    this.prefix = decodeURIComponent(u.pathname.replace(/^\/+/, ''));
-    if (this.prefix && !this.prefix.endsWith('/')) this.prefix += '/';
-    const q = u.searchParams;
+    const { bucket, prefix, query: q } = parseS3Url(url);
+    this.bucket = bucket;
+    this.prefix = prefix;
     this.client = new S3Client({
       region: q.get('region') ?? process.env.AWS_REGION ?? 'us-east-1',
       ...(q.get('endpoint') ? { endpoint: q.get('endpoint')! } : {}),
@@ -103,7 +102,7 @@ export class S3Store implements FragmentStore {
   }
 
   location(key: string): string {
-    return `s3://${this.bucket}/${this.prefix}${key}`;
+    return s3Location(this.bucket, this.prefix, key);
   }
 }
 
