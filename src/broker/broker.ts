@@ -4,15 +4,11 @@ import type { Journal } from '../journal/journal.js';
 import type { JournalSpec } from '../journal/spec.js';
 import type { BrokerConfig } from './config.js';
 import { BrokerMetrics } from './metrics.js';
-import { closedError, StreamService } from './streams.js';
+import { StreamService } from './streams.js';
 import type { JournalObserver } from '../journal/journal.js';
 import { InletError } from '../errors.js';
 import { Lake } from './lake.js';
-import { loadCatalog } from '../catalog/load.js';
-import { compileCatalog, type Collection } from '../collections/collection.js';
-import { Ingester } from '../collections/ingest.js';
-import { COLLECTION_LABEL } from '../collections/partitions.js';
-import { join } from 'node:path';
+import { LocalWriter } from './local-writer.js';
 
 /**
  * A running broker's state: its frozen config, journals, protocol semantics and metrics.
@@ -22,9 +18,8 @@ export class Broker {
   closing = false;
   /** Ends each long-poll wait under way (for shutdown); a wait removes itself when it ends. */
   private readonly liveWaits = new Set<() => void>();
-  /** The catalog's collections, when the broker was given one, and their ingestion. */
-  collections: ReadonlyMap<string, Collection> = new Map();
-  ingester: Ingester | undefined;
+  /** The journals as a port for code running beside the broker (the collections plugin). */
+  readonly writer: LocalWriter;
 
   private constructor(
     readonly config: BrokerConfig,
@@ -33,7 +28,9 @@ export class Broker {
     readonly metrics: BrokerMetrics,
     readonly lake: Lake,
     readonly log: Logger,
-  ) {}
+  ) {
+    this.writer = new LocalWriter(registry, streams, () => this.checkBacklog());
+  }
 
   /** Loads every journal in the data dir, recovering spools after a crash. */
   static async open(config: BrokerConfig, log: Logger): Promise<Broker> {
@@ -53,54 +50,8 @@ export class Broker {
     registry.onChange = (name, record) => lake.mirrorRecord(name, record);
     await lake.start(registry);
     const broker = new Broker(config, registry, new StreamService(registry, lake), metrics, lake, log);
-    if (config.catalog) {
-      try {
-        await broker.openCatalog(config.catalog);
-      } catch (err) {
-        await broker.close().catch(() => undefined);
-        throw err;
-      }
-    }
     log.info({ journals: registry.list().length, dataDir: config.dataDir, store: config.store }, 'journals recovered');
     return broker;
-  }
-
-  /** Loads and compiles a catalog, then finishes ingest transactions a crash interrupted. */
-  private async openCatalog(path: string): Promise<void> {
-    this.collections = compileCatalog(await loadCatalog(path));
-    this.ingester = await Ingester.open(join(this.config.dataDir, 'ingest'), this.collections, {
-      ensure: async (input) => {
-        const existing = this.registry.get(input.name);
-        if (existing) {
-          // Refused before anything of the transaction is written: a closed or deleted partition takes no documents.
-          this.streams.visible(input.name);
-          if (this.registry.state(input.name).closed) throw closedError(input.name, existing.head);
-          // A journal made before it belonged to the collection gets the labels readers select by
-          // and the collection's fragment settings.
-          const labels = { ...existing.spec.labels, ...input.labels };
-          if (Object.entries(labels).some(([k, v]) => existing.spec.labels[k] !== v)) {
-            const { contentType, validateJson } = existing.spec;
-            await this.registry.apply([this.registry.resolve({ ...input, labels, contentType, validateJson }, input.name)]);
-          }
-          return;
-        }
-        const spec = this.registry.resolve(input, input.name);
-        await this.streams.create(spec.name, spec, { contentType: spec.contentType });
-      },
-      append: async (journal, body) => {
-        const out = await this.streams.append(journal, body, {});
-        return out.kind === 'appended' ? out.result.end : out.head;
-      },
-      checkBacklog: () => this.checkBacklog(),
-    }, this.log);
-    // Partition journals follow their collection's fragment settings as the catalog changes.
-    const updates = [];
-    for (const j of this.registry.list()) {
-      const fragment = this.collections.get(j.spec.labels[COLLECTION_LABEL] ?? '')?.spec.journals.fragment;
-      if (fragment) updates.push(this.registry.resolve({ name: j.name, labels: j.spec.labels, contentType: j.spec.contentType, validateJson: j.spec.validateJson, fragment }, j.name));
-    }
-    const changed = (await this.registry.apply(updates)).filter((r) => r.action === 'updated').length;
-    this.log.info({ catalog: path, collections: [...this.collections.keys()], journalsUpdated: changed }, 'catalog loaded');
   }
 
   /**
@@ -153,7 +104,6 @@ export class Broker {
    */
   async close(): Promise<void> {
     this.stopLiveReads();
-    await this.ingester?.close();
     await Promise.all(this.registry.list().map((j) => j.drain()));
     await this.lake.close(this.config.shutdownGraceMs);
     await this.registry.close();

@@ -13,10 +13,23 @@ export interface RunningBroker {
   stop(): Promise<void>;
 }
 
-/** Opens the data dir and serves HTTP on the configured host and port. */
-export async function startBroker(config: BrokerConfig, log: Logger): Promise<RunningBroker> {
+/** Adds routes to a broker's server before it listens (the collections plugin, say). */
+export type Extension = (app: FastifyInstance, broker: Broker) => Promise<void>;
+
+/**
+ * Opens the data dir, lets `extend` add to the server, and serves HTTP on the configured
+ * host and port. When `extend` throws, the broker closes again and the error propagates.
+ */
+export async function startBroker(config: BrokerConfig, log: Logger, extend?: Extension): Promise<RunningBroker> {
   const broker = await Broker.open(config, log);
   const app = buildServer(broker, log);
+  try {
+    await extend?.(app, broker);
+  } catch (err) {
+    await app.close().catch(() => undefined);
+    await broker.close().catch(() => undefined);
+    throw err;
+  }
   await app.listen({ port: config.port, host: config.host });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.port;

@@ -4,7 +4,6 @@ import { InletError } from '../errors.js';
 import { formatOffset } from '../journal/offsets.js';
 import type { Broker } from './broker.js';
 import { fragmentRoutes } from './routes/fragments.js';
-import { ingestRoutes } from './routes/ingest.js';
 import { journalRoutes } from './routes/journals.js';
 import { streamRoutes } from './routes/stream.js';
 
@@ -81,7 +80,6 @@ export function buildServer(broker: Broker, log: Logger): FastifyInstance {
   streamRoutes(app, broker);
   journalRoutes(app, broker);
   fragmentRoutes(app, broker);
-  ingestRoutes(app, broker);
   return app;
 }
 

@@ -20,9 +20,9 @@ export async function develop(args: string[]): Promise<void> {
   const has = (flag: string) => rest.some((a) => a === flag || a.startsWith(`${flag}=`));
   if (!has('--flush-interval')) rest.push('--flush-interval', '1m');
   if (!has('--log-level')) rest.push('--log-level', 'warn');
-  await serve(['--catalog', source, ...rest], (running, config) => {
+  await serve(['--catalog', source, ...rest], (running, config, served) => {
     const out = [`inlet develop: catalog ${source}, broker ${running.url}`];
-    for (const c of running.broker.collections.values()) {
+    for (const c of served?.collections.values() ?? []) {
       const parts = c.spec.partitionFields.length ? `, partitioned by ${c.spec.partitionFields.join(', ')}` : '';
       out.push(`  collection ${c.spec.name}: key [${c.spec.key.join(', ')}]${parts}`);
     }

@@ -1,5 +1,6 @@
 import { loadConfig, configSchema, type BrokerConfig } from '../broker/config.js';
 import { startBroker, type RunningBroker } from '../broker/daemon.js';
+import { collectionsPlugin, openCollections, type ServedCollections } from '../collections/ingest-plugin.js';
 import { parse } from './args.js';
 import { createLogger } from './log.js';
 
@@ -25,7 +26,10 @@ Flags:
 `;
 
 /** `inlet serve`: runs until SIGTERM or SIGINT, then drains in-flight appends and exits 0. */
-export async function serve(args: string[], announce?: (running: RunningBroker, config: BrokerConfig) => void): Promise<void> {
+export async function serve(
+  args: string[],
+  announce?: (running: RunningBroker, config: BrokerConfig, served: ServedCollections | undefined) => void,
+): Promise<void> {
   const options = Object.fromEntries(
     [...Object.keys(configSchema.properties), 'config'].map((k) => [k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), { type: 'string' as const }]),
   );
@@ -33,9 +37,13 @@ export async function serve(args: string[], announce?: (running: RunningBroker, 
   const flags = Object.fromEntries(Object.entries(values).map(([k, v]) => [k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()), v]));
   const config = loadConfig(flags);
   const log = createLogger(config.logLevel);
-  const running = await startBroker(config, log);
+  let served: ServedCollections | undefined;
+  const running = await startBroker(config, log, async (app, broker) => {
+    if (config.catalog) served = await openCollections(config.catalog, config.dataDir, broker.writer, log);
+    await app.register(collectionsPlugin, { broker: broker.writer, served });
+  });
   log.info({ url: running.url, dataDir: config.dataDir, store: config.store }, 'broker started');
-  announce?.(running, config);
+  announce?.(running, config, served);
   // One plain line on stdout, for scripts and tests that start a broker on port 0.
   process.stdout.write(`listening on ${running.url}\n`);
   let signals = 0;

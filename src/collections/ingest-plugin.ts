@@ -1,0 +1,94 @@
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { loadCatalog } from '../catalog/load.js';
+import { InletError } from '../errors.js';
+import type { JournalSpec, JournalSpecInput } from '../journal/spec.js';
+import { compileCatalog, type Collection } from './collection.js';
+import { Ingester, type JournalWriter, type ProducerRef } from './ingest.js';
+import { COLLECTION_LABEL } from './partitions.js';
+
+/** What collections need of the broker they run in: the journal writer, and the journals' specs. */
+export interface BrokerPort extends JournalWriter {
+  /** The specs of every journal. */
+  journals(): JournalSpec[];
+  /** Applies changed specs of existing journals; resolves with how many changed. */
+  update(inputs: JournalSpecInput[]): Promise<number>;
+}
+
+/** A catalog's collections being served: compiled, with their ingestion. */
+export interface ServedCollections {
+  readonly collections: ReadonlyMap<string, Collection>;
+  readonly ingester: Ingester;
+}
+
+/**
+ * Loads and compiles the catalog at `path`, finishes the ingest transactions a crash
+ * interrupted (their log is `<dataDir>/ingest`), and brings partition journals to their
+ * collection's fragment settings. Throws INVALID_CATALOG or INVALID_SCHEMA for a bad catalog.
+ */
+export async function openCollections(path: string, dataDir: string, broker: BrokerPort, log: Logger): Promise<ServedCollections> {
+  const collections = compileCatalog(await loadCatalog(path));
+  const ingester = await Ingester.open(join(dataDir, 'ingest'), collections, broker, log);
+  // Partition journals follow their collection's fragment settings as the catalog changes.
+  const updates: JournalSpecInput[] = [];
+  for (const spec of broker.journals()) {
+    const fragment = collections.get(spec.labels[COLLECTION_LABEL] ?? '')?.spec.journals.fragment;
+    if (fragment) updates.push({ name: spec.name, labels: spec.labels, contentType: spec.contentType, validateJson: spec.validateJson, fragment });
+  }
+  const changed = await broker.update(updates);
+  log.info({ catalog: path, collections: [...collections.keys()], journalsUpdated: changed }, 'catalog loaded');
+  return { collections, ingester };
+}
+
+/**
+ * The collections of a catalog, as a fastify plugin; `served` is undefined for a broker without
+ * a catalog, whose `/ingest` then answers COLLECTION_NOT_FOUND. Closing the server closes ingestion.
+ *
+ * - `POST /ingest` with `{ "<collection>": [documents…], … }`: one transaction. Optional
+ *   `Producer-Id` and `Producer-Seq` headers name the client and its request, so a retry of
+ *   the last committed request is answered without writing again.
+ *   → `{ journals: { "<journal>": endOffset }, received, stored }`
+ * - `GET /v1/collections` → `{ collections: [{ name, key, partitionFields, projections, journals }] }`
+ */
+export async function collectionsPlugin(app: FastifyInstance, opts: { broker: BrokerPort; served: ServedCollections | undefined }): Promise<void> {
+  const { broker, served } = opts;
+  if (served) app.addHook('onClose', () => served.ingester.close());
+
+  app.post('/ingest', async (req) => {
+    if (!served) {
+      throw new InletError('COLLECTION_NOT_FOUND', 'this broker serves no catalog: start it with --catalog FILE (or inlet develop --source FILE)');
+    }
+    const raw = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
+    let body: unknown;
+    try {
+      body = JSON.parse(raw);
+    } catch (err) {
+      throw new InletError('BAD_REQUEST', `the body is not valid JSON: ${(err as Error).message}`);
+    }
+    return served.ingester.ingest(body, producerOf(req.headers));
+  });
+
+  app.get('/v1/collections', async () => ({
+    collections: [...(served?.collections.values() ?? [])].map(({ spec }) => ({
+      name: spec.name,
+      key: spec.key,
+      partitionFields: spec.partitionFields,
+      projections: spec.projections,
+      journals: broker
+        .journals()
+        .filter((j) => j.labels[COLLECTION_LABEL] === spec.name)
+        .map((j) => j.name),
+    })),
+  }));
+}
+
+function producerOf(headers: Record<string, string | string[] | undefined>): ProducerRef | undefined {
+  const id = headers['producer-id'];
+  const seq = headers['producer-seq'];
+  if (id === undefined && seq === undefined) return undefined;
+  if (typeof id !== 'string' || id === '' || typeof seq !== 'string' || !/^\d{1,15}$/.test(seq)) {
+    throw new InletError('BAD_REQUEST', 'Producer-Id (a non-empty string) and Producer-Seq (a non-negative integer) go together');
+  }
+  return { id, seq: Number(seq) };
+}
