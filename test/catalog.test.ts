@@ -45,9 +45,9 @@ test('a catalog loads with its imports, schema files, $defs fragments and inline
   const shipments = catalog.collections.get('acme/shipments')!;
   t.deepEqual(shipments.key, ['/id']);
   t.deepEqual(shipments.projections, {
-    carrier: { location: '/vendor/name', partition: true },
-    weight: { location: '/weight_kg', partition: false },
-    rush: { location: '/rush', partition: true },
+    carrier: { location: '/vendor/name', partition: true, inferred: { types: ['string'], required: true } },
+    weight: { location: '/weight_kg', partition: false, inferred: { types: ['integer', 'number'], required: false } },
+    rush: { location: '/rush', partition: true, inferred: { types: ['boolean'], required: true } },
   });
   t.deepEqual(shipments.partitionFields, ['carrier', 'rush']);
   t.deepEqual(shipments.journals, { fragment: { length: '64MiB', codec: 'zstd', flushInterval: '1h' } });
@@ -64,7 +64,36 @@ test('a catalog loads with its imports, schema files, $defs fragments and inline
   const events = catalog.collections.get('acme/events.v2')!;
   t.is(events.schema.uri, `${uri('valid/other.flow.yaml')}?collection=acme%2Fevents.v2`);
   t.deepEqual(events.key, ['/seq', '/source']);
-  t.deepEqual(events.projections.seq, { location: '/seq', partition: false });
+  t.deepEqual(events.projections.seq, { location: '/seq', partition: false, inferred: { types: ['integer'], required: true } });
+});
+
+test('projections carry the type the schema proves: types, nullability, string format, presence', async (t) => {
+  const path = await catalogText(
+    t,
+    `collections:
+  acme/events:
+    key: [/id]
+    schema:
+      type: object
+      required: [id, at]
+      properties:
+        id: { type: integer }
+        at: { type: string, format: date-time }
+        note: { type: [string, "null"] }
+        when: { anyOf: [{ type: string, format: date }, { type: string, format: date }] }
+        extra: {}
+    projections:
+      at: /at
+      note: /note
+      when: /when
+      extra: /extra
+`,
+  );
+  const { projections } = (await loadCatalog(path)).collections.get('acme/events')!;
+  t.deepEqual(projections.at!.inferred, { types: ['string'], format: 'date-time', required: true });
+  t.deepEqual(projections.note!.inferred, { types: ['null', 'string'], required: false });
+  t.deepEqual(projections.when!.inferred, { types: ['string'], format: 'date', required: false });
+  t.deepEqual(projections.extra!.inferred, { required: false });
 });
 
 test('each file loads once though imports repeat and cycle', async (t) => {

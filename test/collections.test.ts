@@ -2,8 +2,8 @@ import test from 'ava';
 import { collectionSelector, encodePartitionValue, partitionJournal, partitionLabels } from '../src/collections/partitions.js';
 import { Sequencer, type SequencedDocument } from '../src/collections/sequencer.js';
 import { ACK_TXN, buildUuid, clockTime, ClockSource, CONTINUE_TXN, namedProducer, OUTSIDE_TXN, parseUuid, randomProducer } from '../src/collections/uuid.js';
-import { Selector } from '../src/journal/selector.js';
-import { validateJournalName } from '../src/journal/name.js';
+import { Selector } from '../src/protocol/selectors.js';
+import { validateJournalName } from '../src/protocol/names.js';
 
 test('uuids carry producer, clock and flags, and parse back', (t) => {
   const clocks = new ClockSource();

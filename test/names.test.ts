@@ -1,7 +1,7 @@
 import test from 'ava';
-import { validateJournalName } from '../src/journal/name.js';
-import { formatOffset, parseOffset } from '../src/journal/offsets.js';
-import { Selector } from '../src/journal/selector.js';
+import { validateJournalName } from '../src/protocol/names.js';
+import { formatOffset, parseOffset } from '../src/protocol/offsets.js';
+import { Selector } from '../src/protocol/selectors.js';
 import { parseDuration, parseSize } from '../src/units.js';
 
 test('journal names follow the documented alphabet and shape', (t) => {

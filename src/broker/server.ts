@@ -1,7 +1,8 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { InletError } from '../errors.js';
-import { formatOffset } from '../journal/offsets.js';
+import { formatOffset } from '../protocol/offsets.js';
+import { Health } from '../protocol/journals.js';
 import type { Broker } from './broker.js';
 import { fragmentRoutes } from './routes/fragments.js';
 import { journalRoutes } from './routes/journals.js';
@@ -72,7 +73,7 @@ export function buildServer(broker: Broker, log: Logger): FastifyInstance {
     return reply.code(404).type('application/json').send(JSON.stringify(e.toJSON()));
   });
 
-  app.get('/healthz', async () => ({ status: 'ok', journals: broker.registry.list().length }));
+  app.get('/healthz', { schema: { response: { 200: Health } } }, async (): Promise<Health> => ({ status: 'ok', journals: broker.registry.list().length }));
   app.get('/metrics', async (_req, reply) => {
     reply.type(broker.metrics.registry.contentType);
     return broker.metrics.registry.metrics();

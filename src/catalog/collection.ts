@@ -1,6 +1,6 @@
 import { parsePointer } from '../doc/json.js';
-import { validateJournalName } from '../journal/name.js';
-import { fragmentSchema, type JournalSpecInput } from '../journal/spec.js';
+import { validateJournalName } from '../protocol/names.js';
+import { fragmentSchema, type JournalSpecInput } from '../protocol/journal-spec.js';
 import { ajv } from '../schema.js';
 import { parseSize } from '../units.js';
 import type { JsonType } from '../doc/inference.js';
@@ -77,9 +77,9 @@ export async function checkCollection(name: string, def: unknown, file: SourceFi
   for (const [field, p] of Object.entries(def.projections ?? {})) {
     const where = [...at, 'projections', field];
     if (!FIELD.test(field)) throw file.error(where, 'a projection field must match [A-Za-z_][A-Za-z0-9_]*');
-    const projection = typeof p === 'string' ? { location: p, partition: false } : { location: p.location, partition: p.partition ?? false };
-    pointers[field] = tokensAt(projection.location, typeof p === 'string' ? where : [...where, 'location']);
-    projections[field] = projection;
+    const location = typeof p === 'string' ? p : p.location;
+    pointers[field] = tokensAt(location, typeof p === 'string' ? where : [...where, 'location']);
+    projections[field] = { location, partition: typeof p === 'string' ? false : (p.partition ?? false), inferred: { required: false } };
   }
   const fragment = def.journals?.fragments;
   if (typeof fragment?.length === 'string' && (parseSize(fragment.length) ?? 0) < 1024) {
@@ -91,6 +91,10 @@ export async function checkCollection(name: string, def: unknown, file: SourceFi
     if (!schemas.infer(schema, tokens).required) {
       throw file.error([...at, 'key', i], `key ${def.key[i]} is not required by the schema of ${name} ${REQUIRED_HINT}`);
     }
+  }
+  for (const [field, projection] of Object.entries(projections)) {
+    const { required, types, format } = schemas.infer(schema, pointers[field]!);
+    projection.inferred = { ...(types ? { types: [...types].sort() } : {}), ...(format !== undefined ? { format } : {}), required };
   }
   const partitionFields = Object.keys(projections).filter((f) => projections[f]!.partition).sort();
   for (const field of partitionFields) {

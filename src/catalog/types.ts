@@ -1,12 +1,7 @@
-import type { JournalSpecInput } from '../journal/spec.js';
+import type { Projection } from '../protocol/collections.js';
+import type { JournalSpecInput } from '../protocol/journal-spec.js';
 
-/** A named view of one document location, as a field (a column, a partition). */
-export interface Projection {
-  /** JSON pointer into the document, like `/vendor/name`. */
-  location: string;
-  /** Documents are routed to journals by this field's value (`<collection>/<field>=<value>/…`). */
-  partition: boolean;
-}
+export type { Projection } from '../protocol/collections.js';
 
 /**
  * A collection's JSON schema with every schema document it references, ready to compile.

@@ -1,11 +1,13 @@
 import type { BrokerClient } from '../client/broker-client.js';
 import { InletError } from '../errors.js';
+import type { Projection } from '../protocol/collections.js';
 
 /**
  * A `CREATE EXTERNAL TABLE` for the journals under a name prefix, for Athena (Hive DDL) or
  * Spark SQL. Partition columns are the `key=value` segments of the journal names after the
- * prefix, then those of the path postfix template; data columns are inferred from a sample of
- * the first journal's documents.
+ * prefix, then those of the path postfix template. When the prefix names a collection with
+ * projections, its data columns are those projections, typed as the catalog inferred them from
+ * the schema; otherwise they are inferred from a sample of the first journal's documents.
  */
 export async function ddl(client: BrokerClient, prefix: string, dialect: 'athena' | 'spark', location?: string, table?: string): Promise<string> {
   const base = prefix.replace(/\/+$/, '');
@@ -16,8 +18,10 @@ export async function ddl(client: BrokerClient, prefix: string, dialect: 'athena
     ...first.name.slice(base.length).split('/').filter((s) => s.includes('=')).map((s) => s.split('=')[0]!),
     ...first.fragment.pathPostfixTemplate.split('/').filter((s) => s.includes('=')).map((s) => s.split('=')[0]!),
   ];
+  const collection = (await client.listCollections()).find((c) => c.name === base);
   const columns = new Map<string, HiveType>();
-  for (const j of journals) {
+  for (const [field, p] of Object.entries(collection?.projections ?? {})) if (!p.partition) columns.set(field, hiveType(p));
+  for (const j of columns.size > 0 ? [] : journals) {
     if (j.writeHead === 0) continue;
     const res = await client.readFrom(j.spec.name, 0, false);
     let sample = '';
@@ -57,6 +61,15 @@ export async function ddl(client: BrokerClient, prefix: string, dialect: 'athena
     `LOCATION '${where}';\n` +
     `MSCK REPAIR TABLE ${q(name)};  -- pick up partitions; run again as new ones appear\n`
   );
+}
+
+/** The column type of a projection: one scalar type (nullable or not) maps to its Hive type, anything else is a string. */
+function hiveType(p: Projection): HiveType {
+  const types = (p.inferred.types ?? []).filter((t) => t !== 'null');
+  if (types.length === 1 && types[0] === 'integer') return 'bigint';
+  if (types.length === 1 && types[0] === 'boolean') return 'boolean';
+  if (types.length > 0 && types.every((t) => t === 'integer' || t === 'number')) return 'double';
+  return 'string';
 }
 
 type HiveType = 'string' | 'bigint' | 'double' | 'boolean' | { struct: Map<string, HiveType> } | { array: HiveType };

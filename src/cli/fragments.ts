@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { BrokerClient, type FragmentInfo } from '../client/broker-client.js';
 import { decompressor } from '../fragments/codecs.js';
 import { openStore } from '../fragments/stores/index.js';
-import { Selector } from '../journal/selector.js';
+import { Selector } from '../protocol/selectors.js';
 import { parse, UsageError } from './args.js';
 import { ddl } from './ddl.js';
 

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { BrokerClient } from '../client/broker-client.js';
 import { InletError } from '../errors.js';
-import { Selector } from '../journal/selector.js';
+import { Selector } from '../protocol/selectors.js';
 import { parse, UsageError } from './args.js';
 
 const HELP = `Usage:

@@ -1,6 +1,6 @@
 import { BrokerClient } from '../client/broker-client.js';
-import { parseOffset } from '../journal/offsets.js';
-import { Selector } from '../journal/selector.js';
+import { parseOffset } from '../protocol/offsets.js';
+import { Selector } from '../protocol/selectors.js';
 import { JournalReader } from '../readers/journal-reader.js';
 import { readDocuments } from '../readers/documents.js';
 import { SelectorReader } from '../readers/selector-reader.js';

@@ -1,37 +1,14 @@
 import { request, type Dispatcher } from 'undici';
-import { InletError, type ErrorCode } from '../errors.js';
-import type { JournalSpec } from '../journal/spec.js';
-import { formatOffset } from '../journal/offsets.js';
+import { InletError, type ErrorBody, type ErrorCode } from '../errors.js';
+import type { CollectionInfo, CollectionList, IngestResult } from '../protocol/collections.js';
+import type { FlushResults, FragmentList, JournalFragments, PrunedFragment, PruneResults } from '../protocol/fragments.js';
+import type { ApplyResults, JournalInfo, JournalList } from '../protocol/journals.js';
+import { formatOffset } from '../protocol/offsets.js';
 
 export const DEFAULT_BROKER = 'http://127.0.0.1:8080';
 
-export interface JournalInfo {
-  spec: JournalSpec;
-  writeHead: number;
-  closed?: boolean;
-}
-
-export interface FragmentInfo {
-  begin: number;
-  end: number;
-  size: number;
-  compressedSize: number;
-  codec: 'gzip' | 'zstd' | 'none';
-  sha1: string;
-  modified: string;
-  store: string;
-  key: string;
-  location: string;
-  url?: string;
-}
-
-export interface JournalFragments {
-  journal: string;
-  writeHead: number;
-  fragments: FragmentInfo[];
-  gaps: { begin: number; end: number }[];
-  spools: { begin: number; end: number; sealed: boolean }[];
-}
+export type { FragmentInfo, JournalFragments } from '../protocol/fragments.js';
+export type { JournalInfo } from '../protocol/journals.js';
 
 export interface StreamRead {
   status: number;
@@ -56,37 +33,31 @@ export class BrokerClient {
 
   async listJournals(selector?: string): Promise<JournalInfo[]> {
     const q = selector ? `?selector=${encodeURIComponent(selector)}` : '';
-    const body = (await this.call('GET', `${this.url}/v1/journals${q}`)) as { journals: JournalInfo[] };
+    const body = (await this.call('GET', `${this.url}/v1/journals${q}`)) as JournalList;
     return body.journals;
   }
 
   /** Sends a journals YAML file (see `inlet journals apply`); the broker validates all before applying any. */
-  async applyJournals(yaml: string, dryRun: boolean): Promise<{ name: string; action: string }[]> {
-    const body = (await this.call('POST', `${this.url}/v1/journals/apply?dryRun=${dryRun}`, yaml, 'application/yaml')) as {
-      results: { name: string; action: string }[];
-    };
+  async applyJournals(yaml: string, dryRun: boolean): Promise<ApplyResults['results']> {
+    const body = (await this.call('POST', `${this.url}/v1/journals/apply?dryRun=${dryRun}`, yaml, 'application/yaml')) as ApplyResults;
     return body.results;
   }
 
   /** Fragments of one journal (`journal`) or of every journal a selector picks. */
   async listFragments(which: { journal?: string; selector?: string }, signed = false): Promise<JournalFragments[]> {
-    const body = (await this.call('GET', `${this.url}/v1/fragments?${fragmentQuery(which)}&signed=${signed}`)) as { journals: JournalFragments[] };
+    const body = (await this.call('GET', `${this.url}/v1/fragments?${fragmentQuery(which)}&signed=${signed}`)) as FragmentList;
     return body.journals;
   }
 
   /** Deletes (or with dryRun, lists) fragments wholly older than their journal's retention. */
-  async pruneFragments(which: { journal?: string; selector?: string }, dryRun: boolean): Promise<{ journal: string; begin: number; end: number; location: string; modified: string }[]> {
-    const body = (await this.call('POST', `${this.url}/v1/fragments/prune?${fragmentQuery(which)}&dryRun=${dryRun}`)) as {
-      pruned: { journal: string; begin: number; end: number; location: string; modified: string }[];
-    };
+  async pruneFragments(which: { journal?: string; selector?: string }, dryRun: boolean): Promise<PrunedFragment[]> {
+    const body = (await this.call('POST', `${this.url}/v1/fragments/prune?${fragmentQuery(which)}&dryRun=${dryRun}`)) as PruneResults;
     return body.pruned;
   }
 
   /** Seals the journals' spools now and resolves once their fragments are in the store. */
-  async flushFragments(which: { journal?: string; selector?: string }): Promise<{ journal: string; persistedThrough: number }[]> {
-    const body = (await this.call('POST', `${this.url}/v1/fragments/flush?${fragmentQuery(which)}`)) as {
-      journals: { journal: string; persistedThrough: number }[];
-    };
+  async flushFragments(which: { journal?: string; selector?: string }): Promise<FlushResults['journals']> {
+    const body = (await this.call('POST', `${this.url}/v1/fragments/flush?${fragmentQuery(which)}`)) as FlushResults;
     return body.journals;
   }
 
@@ -116,17 +87,17 @@ export class BrokerClient {
   async ingest(
     docs: Record<string, unknown[]> | string,
     producer?: { id: string; seq: number },
-  ): Promise<{ journals: Record<string, number>; received: number; stored: number; duplicate?: boolean }> {
+  ): Promise<IngestResult> {
     const headers: Record<string, string> = producer ? { 'producer-id': producer.id, 'producer-seq': String(producer.seq) } : {};
     const res = await this.send('POST', `${this.url}/ingest`, typeof docs === 'string' ? docs : JSON.stringify(docs), 'application/json', undefined, headers);
     const text = await res.body.text();
     if (res.statusCode >= 300) throw errorOf(res.statusCode, text);
-    return JSON.parse(text) as { journals: Record<string, number>; received: number; stored: number; duplicate?: boolean };
+    return JSON.parse(text) as IngestResult;
   }
 
   /** The collections of the broker's catalog. */
-  async listCollections(): Promise<{ name: string; key: string[]; partitionFields: string[]; journals: string[] }[]> {
-    return ((await this.call('GET', `${this.url}/v1/collections`)) as { collections: { name: string; key: string[]; partitionFields: string[]; journals: string[] }[] }).collections;
+  async listCollections(): Promise<CollectionInfo[]> {
+    return ((await this.call('GET', `${this.url}/v1/collections`)) as CollectionList).collections;
   }
 
   /**
@@ -177,7 +148,7 @@ function offsetHeader(v: string | string[] | undefined): number {
 /** Rebuilds the broker's JSON error (`{ error: { code, message } }`) on the client side. */
 function errorOf(status: number, text: string): InletError {
   try {
-    const e = (JSON.parse(text) as { error: { code: ErrorCode; message: string } & Record<string, unknown> }).error;
+    const e = (JSON.parse(text) as ErrorBody & { error: { code: ErrorCode } }).error;
     if (e?.code && e.message) {
       const { code, message, ...details } = e;
       return new InletError(code, message, { details });

@@ -3,7 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { loadCatalog } from '../catalog/load.js';
 import { InletError } from '../errors.js';
-import type { JournalSpec, JournalSpecInput } from '../journal/spec.js';
+import { CollectionList, IngestResult } from '../protocol/collections.js';
+import type { JournalSpec, JournalSpecInput } from '../protocol/journal-spec.js';
 import { compileCatalog, type Collection } from './collection.js';
 import { Ingester, type JournalWriter, type ProducerRef } from './ingest.js';
 import { COLLECTION_LABEL } from './partitions.js';
@@ -55,7 +56,7 @@ export async function collectionsPlugin(app: FastifyInstance, opts: { broker: Br
   const { broker, served } = opts;
   if (served) app.addHook('onClose', () => served.ingester.close());
 
-  app.post('/ingest', async (req) => {
+  app.post('/ingest', { schema: { response: { 200: IngestResult } } }, async (req): Promise<IngestResult> => {
     if (!served) {
       throw new InletError('COLLECTION_NOT_FOUND', 'this broker serves no catalog: start it with --catalog FILE (or inlet develop --source FILE)');
     }
@@ -69,7 +70,7 @@ export async function collectionsPlugin(app: FastifyInstance, opts: { broker: Br
     return served.ingester.ingest(body, producerOf(req.headers));
   });
 
-  app.get('/v1/collections', async () => ({
+  app.get('/v1/collections', { schema: { response: { 200: CollectionList } } }, async (): Promise<CollectionList> => ({
     collections: [...(served?.collections.values() ?? [])].map(({ spec }) => ({
       name: spec.name,
       key: spec.key,

@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { crashPoint } from '../crashpoints.js';
 import { InletError } from '../errors.js';
-import { validateJournalName } from '../journal/name.js';
-import type { JournalSpecInput } from '../journal/spec.js';
+import { validateJournalName } from '../protocol/names.js';
+import type { IngestResult } from '../protocol/collections.js';
+import type { JournalSpecInput } from '../protocol/journal-spec.js';
 import type { Collection } from './collection.js';
 import { Combiner } from '../doc/combine.js';
 import { getPointer } from '../doc/json.js';
@@ -27,20 +28,7 @@ export interface ProducerRef {
   readonly seq: number;
 }
 
-export interface IngestResult {
-  /** End offset of each journal written, after its ACK. */
-  readonly journals: Record<string, number>;
-  /** Documents received, and stored after combining those with equal keys. */
-  readonly received: number;
-  readonly stored: number;
-  /** True when this was a retry of the producer's last committed request: nothing was written. */
-  readonly duplicate?: boolean;
-  /**
-   * Committed, but some ACKs failed to append and are being retried: the documents become
-   * visible once they land. `journals` then holds the offsets after the documents.
-   */
-  readonly acks?: 'pending';
-}
+export type { IngestResult } from '../protocol/collections.js';
 
 /**
  * Transactional ingestion into collections. One request is one transaction: its documents

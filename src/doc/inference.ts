@@ -1,7 +1,7 @@
+import type { JsonType } from '../protocol/collections.js';
 import { isObject } from './json.js';
 
-/** JSON types a location may take; `number` here means a number that is not an integer. */
-export type JsonType = 'null' | 'boolean' | 'object' | 'array' | 'integer' | 'number' | 'string';
+export type { JsonType } from '../protocol/collections.js';
 
 /** A schema and the URI its relative `$ref`s resolve against. */
 export interface Scoped {
@@ -18,6 +18,8 @@ export interface Inferred {
   readonly required: boolean;
   /** The types its value may have; undefined when the schema does not constrain them. */
   readonly types: ReadonlySet<JsonType> | undefined;
+  /** The string `format` (like `date-time`) every schema branch gives it, if any. */
+  readonly format?: string;
 }
 
 // Past this many combinations of anyOf/oneOf branches, give up proving (and say "not proven").
@@ -81,7 +83,10 @@ function combine(flat: Flat, seen: Set<unknown>, tokens: readonly string[], reso
   if (flat.plain.some((s) => s.schema === false)) return { required: true, types: new Set() };
   const types = flat.plain.reduce<Set<JsonType> | undefined>((acc, s) => intersect(acc, ownTypes(s.schema as Record<string, unknown>)), undefined);
   const [head, ...below] = tokens;
-  if (head === undefined) return { required: true, types };
+  if (head === undefined) {
+    const format = flat.plain.map((s) => (s.schema as Record<string, unknown>).format).find((f) => typeof f === 'string');
+    return format === undefined ? { required: true, types } : { required: true, types, format };
+  }
   // `required` binds only objects: without `type: object`, a string would pass it.
   const isObject = types !== undefined && types.size === 1 && types.has('object');
   const listed = flat.plain.some((s) => {
@@ -90,7 +95,7 @@ function combine(flat: Flat, seen: Set<unknown>, tokens: readonly string[], reso
   });
   const subs = flat.plain.flatMap((s) => applicable(s, head));
   const inner = subs.length ? infer(subs, below, resolve, budget) : { required: below.length === 0, types: undefined };
-  return { required: isObject && listed && inner.required, types: inner.types };
+  return { ...inner, required: isObject && listed && inner.required };
 }
 
 /** The subschemas that apply to property `name` of an object. */
@@ -142,6 +147,7 @@ function union(a: Inferred, b: Inferred): Inferred {
   return {
     required: a.required && b.required,
     types: a.types && b.types ? new Set([...a.types, ...b.types]) : undefined,
+    ...(a.format !== undefined && a.format === b.format ? { format: a.format } : {}),
   };
 }
 

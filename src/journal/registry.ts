@@ -2,7 +2,7 @@ import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from './fsutil.js';
 import { Journal, notFound, removeOwnFiles, type JournalObserver } from './journal.js';
-import { Selector } from './selector.js';
+import { Selector } from '../protocol/selectors.js';
 import { resolveSpec, sameSpec, type JournalSpec } from './spec.js';
 import type { StreamState } from './stream-state.js';
 

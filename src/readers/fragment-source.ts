@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
-import type { FragmentInfo } from '../client/broker-client.js';
+import type { FragmentInfo } from '../protocol/fragments.js';
 import { InletError } from '../errors.js';
 import { inflateRange } from '../fragments/fragment-reader.js';
 

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { BrokerClient, FragmentInfo } from '../client/broker-client.js';
+import type { BrokerClient } from '../client/broker-client.js';
+import type { FragmentInfo } from '../protocol/fragments.js';
 import { InletError } from '../errors.js';
 import { openFragment } from './fragment-source.js';
 import { ReaderError, type Chunk, type ReaderOptions } from './types.js';

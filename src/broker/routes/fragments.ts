@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { InletError } from '../../errors.js';
 import { openStore } from '../../fragments/stores/index.js';
 import type { Journal } from '../../journal/journal.js';
-import { Selector } from '../../journal/selector.js';
+import { FlushResults, FragmentList, PruneResults, type PrunedFragment } from '../../protocol/fragments.js';
+import { Selector } from '../../protocol/selectors.js';
 import { parseDuration } from '../../units.js';
 import type { Broker } from '../broker.js';
 
@@ -24,7 +25,7 @@ export function fragmentRoutes(app: FastifyInstance, broker: Broker): void {
     throw new InletError('BAD_REQUEST', 'give journal=<name> or selector=<labels>');
   };
 
-  app.get('/v1/fragments', async (req) => {
+  app.get('/v1/fragments', { schema: { response: { 200: FragmentList } } }, async (req): Promise<FragmentList> => {
     const q = req.query as Record<string, string | undefined>;
     const out = [];
     for (const j of pick(q)) {
@@ -55,7 +56,7 @@ export function fragmentRoutes(app: FastifyInstance, broker: Broker): void {
     return { journals: out };
   });
 
-  app.post('/v1/fragments/flush', async (req) => {
+  app.post('/v1/fragments/flush', { schema: { response: { 200: FlushResults } } }, async (req): Promise<FlushResults> => {
     const q = req.query as Record<string, string | undefined>;
     const timeoutMs = q.timeout !== undefined ? parseDuration(q.timeout) : 60_000;
     if (timeoutMs === undefined || timeoutMs === null) throw new InletError('BAD_REQUEST', `timeout: must be a duration like 60s, got ${JSON.stringify(q.timeout)}`);
@@ -65,13 +66,13 @@ export function fragmentRoutes(app: FastifyInstance, broker: Broker): void {
       throw new InletError('STORE_UNAVAILABLE', `fragments are still uploading after ${q.timeout ?? '60s'}; the store may be slow or unreachable`);
     }
     await Promise.all(journals.map((j) => broker.lake.refresh(j)));
-    return { journals: journals.map((j, i) => ({ journal: j.name, persistedThrough: heads[i] })) };
+    return { journals: journals.map((j, i) => ({ journal: j.name, persistedThrough: heads[i]! })) };
   });
 
-  app.post('/v1/fragments/prune', async (req) => {
+  app.post('/v1/fragments/prune', { schema: { response: { 200: PruneResults } } }, async (req): Promise<PruneResults> => {
     const q = req.query as Record<string, string | undefined>;
     const dryRun = q.dryRun !== 'false';
-    const pruned = [];
+    const pruned: PrunedFragment[] = [];
     for (const j of pick(q)) {
       const retention = parseDuration(j.spec.fragment.retention) ?? 0;
       if (retention <= 0) continue;

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { InletError } from '../../errors.js';
 import { parseJournalsFile } from '../../journal/apply-file.js';
-import { Selector } from '../../journal/selector.js';
+import { ApplyResults, JournalList } from '../../protocol/journals.js';
+import { Selector } from '../../protocol/selectors.js';
 import type { Broker } from '../broker.js';
 
 /**
@@ -13,7 +14,7 @@ import type { Broker } from '../broker.js';
  *   validated before any is applied.
  */
 export function journalRoutes(app: FastifyInstance, broker: Broker): void {
-  app.get('/v1/journals', async (req) => {
+  app.get('/v1/journals', { schema: { response: { 200: JournalList } } }, async (req): Promise<JournalList> => {
     const q = req.query as Record<string, string | undefined>;
     const selector = q.selector ? Selector.parse(q.selector) : undefined;
     return {
@@ -30,7 +31,7 @@ export function journalRoutes(app: FastifyInstance, broker: Broker): void {
     };
   });
 
-  app.post('/v1/journals/apply', async (req) => {
+  app.post('/v1/journals/apply', { schema: { response: { 200: ApplyResults } } }, async (req): Promise<ApplyResults> => {
     const q = req.query as Record<string, string | undefined>;
     const body = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
     const type = String(req.headers['content-type'] ?? '');

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { OutgoingHttpHeaders } from 'node:http';
-import { formatOffset } from '../../journal/offsets.js';
+import { formatOffset } from '../../protocol/offsets.js';
 import type { Journal } from '../../journal/journal.js';
 import { mediaType } from '../../journal/spec.js';
 import type { Broker } from '../broker.js';

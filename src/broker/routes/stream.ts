@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { InletError } from '../../errors.js';
-import { validateJournalName } from '../../journal/name.js';
-import { formatOffset, parseOffset } from '../../journal/offsets.js';
+import { validateJournalName } from '../../protocol/names.js';
+import { formatOffset, parseOffset } from '../../protocol/offsets.js';
 import { mediaType } from '../../journal/spec.js';
 import type { Broker } from '../broker.js';
 import { jsonArrayOf } from '../content.js';

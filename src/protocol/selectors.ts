@@ -1,4 +1,4 @@
-import { InletError } from '../errors.js';
+import { InletError } from './errors.js';
 
 /** Labels of a journal: `key=value` metadata. */
 export type Labels = Readonly<Record<string, string>>;

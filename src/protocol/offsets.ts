@@ -1,4 +1,4 @@
-import { InletError } from '../errors.js';
+import { InletError } from './errors.js';
 
 /**
  * Offsets on the wire. Journals are addressed by byte offset; the Durable Streams protocol

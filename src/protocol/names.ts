@@ -1,4 +1,4 @@
-import { InletError } from '../errors.js';
+import { InletError } from './errors.js';
 
 const NAME_CHARS = /^[A-Za-z0-9._=%+\-/]+$/;
 

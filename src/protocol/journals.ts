@@ -1,0 +1,34 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { JournalSpec } from './journal-spec.js';
+
+/** A journal as `GET /v1/journals` lists it: its spec, write head and stream state. */
+export const JournalInfo = Type.Object({
+  spec: JournalSpec,
+  writeHead: Type.Number(),
+  closed: Type.Optional(Type.Boolean()),
+  /** The journal this one was forked from, and where. */
+  forkedFrom: Type.Optional(Type.String()),
+  forkOffset: Type.Optional(Type.Number()),
+  /** Deleted while forks still read its history. */
+  deleted: Type.Optional(Type.Boolean()),
+});
+export type JournalInfo = Static<typeof JournalInfo>;
+
+/** `GET /v1/journals[?selector=…]`. */
+export const JournalList = Type.Object({ journals: Type.Array(JournalInfo) });
+export type JournalList = Static<typeof JournalList>;
+
+/** What applying one spec did (or, in a dry run, would do). */
+export const ApplyAction = Type.Union([Type.Literal('created'), Type.Literal('updated'), Type.Literal('unchanged')]);
+export type ApplyAction = Static<typeof ApplyAction>;
+
+/** `POST /v1/journals/apply[?dryRun=true]`. */
+export const ApplyResults = Type.Object({
+  dryRun: Type.Boolean(),
+  results: Type.Array(Type.Object({ name: Type.String(), action: ApplyAction })),
+});
+export type ApplyResults = Static<typeof ApplyResults>;
+
+/** `GET /healthz`. */
+export const Health = Type.Object({ status: Type.Literal('ok'), journals: Type.Number() });
+export type Health = Static<typeof Health>;
