@@ -96,6 +96,25 @@ test('projections carry the type the schema proves: types, nullability, string f
   t.deepEqual(projections.extra!.inferred, { required: false });
 });
 
+test('a key required through an $anchor reference is proven, as the schema index resolves it', async (t) => {
+  const path = await catalogText(
+    t,
+    `collections:
+  acme/parcels:
+    key: [/vendor/name]
+    schema:
+      type: object
+      required: [vendor]
+      properties:
+        vendor: { $ref: "#vendor" }
+      $defs:
+        vendor: { $anchor: vendor, type: object, required: [name], properties: { name: { type: string } } }
+`,
+  );
+  const parcels = (await loadCatalog(path)).collections.get('acme/parcels')!;
+  t.deepEqual(parcels.key, ['/vendor/name']);
+});
+
 test('each file loads once though imports repeat and cycle', async (t) => {
   const catalog = await loadCatalog(fixture('valid/main.flow.yaml'));
   t.deepEqual(

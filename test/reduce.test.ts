@@ -4,8 +4,8 @@ import { isDeepStrictEqual } from 'node:util';
 import { InletError } from '../src/errors.js';
 import { cloneJson, compareJson, getPointer, parsePointer, setPointer } from '../src/doc/json.js';
 import { LocationSpace } from '../src/doc/locations.js';
-import { CollectionSchema, type SchemaBundle } from '../src/doc/schema.js';
-import { indexSchemas } from '../src/doc/schema-index.js';
+import { CollectionSchema } from '../src/doc/schema.js';
+import { indexSchemas, type SchemaBundle } from '../src/doc/schema-index.js';
 
 const URI = 'file:///schemas/test.yaml';
 

@@ -1,9 +1,9 @@
 import { fileURLToPath } from 'node:url';
 import { getPointer, parsePointer } from '../doc/json.js';
 import type { InletError } from '../errors.js';
-import { inferLocation, type Inferred, type Scoped } from '../doc/inference.js';
+import { inferLocation, type Inferred } from '../doc/inference.js';
+import { SchemaResources, type SchemaBundle } from '../doc/schema-index.js';
 import { displayPath, fileReference, SourceFile, type Path } from './source.js';
-import type { SchemaBundle } from './types.js';
 
 /** A schema document: a schema file, or a catalog's inline schema (`at` is where it sits in `file`). */
 interface SchemaDoc {
@@ -26,6 +26,8 @@ const NAMED_SCHEMAS = new Set(['properties', 'patternProperties', '$defs', 'defi
  */
 export class SchemaLoader {
   private readonly docs = new Map<string, SchemaDoc>();
+  /** The reference resolver of each bundle, built at its first inference. */
+  private readonly resolvers = new WeakMap<SchemaBundle, SchemaResources>();
 
   /** Absolute paths of the schema files loaded, in load order. */
   readonly files: string[] = [];
@@ -74,21 +76,14 @@ export class SchemaLoader {
 
   /** What a bundle's schema provably says about the location at `tokens` (see inferLocation). */
   infer(bundle: SchemaBundle, tokens: readonly string[]): Inferred {
-    return inferLocation({ schema: bundle.root, base: bundle.uri }, tokens, (ref, base) => this.resolve(ref, base));
+    const resources = this.resolvers.get(bundle) ?? this.resolverOf(bundle);
+    return inferLocation({ schema: bundle.root, base: bundle.uri }, tokens, (ref, base) => resources.resolve(ref, base));
   }
 
-  /** The schema a `$ref` names within the loaded documents, or undefined (an anchor, say). */
-  private resolve(ref: string, base: string): Scoped | undefined {
-    const url = fileReference(ref, new URL(base));
-    if (!url) return undefined;
-    const hash = url.hash;
-    url.hash = '';
-    const doc = this.docs.get(url.href);
-    if (!doc) return undefined;
-    if (hash === '') return { schema: doc.value, base: doc.uri };
-    const tokens = this.pointer(hash);
-    const schema = tokens && getPointer(doc.value, tokens);
-    return schema === undefined ? undefined : { schema, base: doc.uri };
+  private resolverOf(bundle: SchemaBundle): SchemaResources {
+    const resources = new SchemaResources(bundle.resources ?? [{ uri: bundle.uri, schema: bundle.root }]);
+    this.resolvers.set(bundle, resources);
+    return resources;
   }
 
   /** Loads the documents `doc`'s `$ref`s name; their errors point at the `$ref`. */

@@ -29,8 +29,9 @@ const BRANCH_BUDGET = 512;
  * What `root` proves about the location `tokens` (a JSON pointer's tokens), as Flow's static
  * checks do: a property exists when its parent is typed `object` and lists it in `required`.
  * Walks `properties`, `patternProperties` and `additionalProperties`, through `$ref` and
- * `allOf` (all hold) and `anyOf`/`oneOf` (each branch must prove it). What cannot be resolved,
- * like an `$anchor` ref or a nested `$id`, proves nothing, so the answer errs toward "not required".
+ * `allOf` (all hold) and `anyOf`/`oneOf` (each branch must prove it). References resolve as
+ * `resolve` finds them (the bundle's SchemaResources: pointers, `$id`s, anchors); what cannot be
+ * resolved proves nothing, so the answer errs toward "not required".
  */
 export function inferLocation(root: Scoped, tokens: readonly string[], resolve: Resolver): Inferred {
   const budget = { left: BRANCH_BUDGET };

@@ -49,6 +49,25 @@ export interface SchemaNode {
   readonly items: SchemaNode | undefined;
 }
 
+/**
+ * A collection's JSON schema with every schema document it references, ready to compile.
+ *
+ * `resources` holds each schema document of the bundle under its URI: first the document
+ * `root` comes from, then every schema file reached by following `$ref`s. A schema file's URI
+ * is its `file://` URL; an inline schema's URI is the catalog file's URL with the query
+ * `?collection=<name>` (no fragment, so its own `#/…` refs and relative refs resolve).
+ *
+ * `root` is either that first document's object itself (a whole file, or an inline schema), or
+ * `{ $ref: "<uri>#/pointer" }` when the catalog named a location inside a file. `uri` is the
+ * URI of the first document. So registering every resource under its URI and then compiling
+ * `root` resolves every `$ref`.
+ */
+export interface SchemaBundle {
+  root: unknown;
+  uri: string;
+  resources?: { uri: string; schema: unknown }[];
+}
+
 /** A schema document by its absolute URI, as the bundle gives it. */
 export interface SchemaDocument {
   readonly uri: string;
@@ -74,23 +93,10 @@ export function indexSchemas(
   checkAnnotation: (v: unknown) => string | null,
 ): { roots: SchemaNode[]; nodes: SchemaNode[] } {
   const nodes: SchemaNode[] = [];
-  const resources = new Map<string, { schema: unknown; uri: string; pointer: string[] }>();
+  const resources = new SchemaResources(documents);
   const byObject = new Map<object, SchemaNode>();
   const pending: { node: SchemaNode; base: string }[] = [];
   let nextId = 0;
-
-  // First pass: find the resources ($id) and anchors every reference may name.
-  const scan = (schema: unknown, docUri: string, pointer: string[], base: string): void => {
-    if (!isObject(schema)) return;
-    if (typeof schema.$id === 'string') {
-      base = resolveUri(schema.$id, base, docUri, pointer);
-      resources.set(base, { schema, uri: docUri, pointer });
-    }
-    for (const anchor of [schema.$anchor, schema.$dynamicAnchor]) {
-      if (typeof anchor === 'string') resources.set(`${base}#${anchor}`, { schema, uri: docUri, pointer });
-    }
-    forEachSubschema(schema, pointer, (sub, subPointer) => scan(sub, docUri, subPointer, base));
-  };
 
   const build = (schema: unknown, docUri: string, pointer: string[], base: string): SchemaNode => {
     const known = isObject(schema) ? byObject.get(schema) : undefined;
@@ -150,35 +156,12 @@ export function indexSchemas(
   };
 
   const resolve = (ref: string, base: string, from: SchemaNode): SchemaNode => {
-    const fail = () => new InletError('INVALID_SCHEMA', `${from.uri}: cannot resolve $ref ${JSON.stringify(ref)} within the schema bundle`);
-    let target: URL;
-    try {
-      target = new URL(ref, base);
-    } catch {
-      throw fail();
-    }
-    let fragment: string;
-    let tokens: string[] = [];
-    try {
-      fragment = decodeURIComponent(target.hash.slice(1));
-      if (fragment.startsWith('/')) tokens = parsePointer(fragment);
-    } catch {
-      throw fail();
-    }
-    target.hash = '';
-    const isPointer = fragment === '' || fragment.startsWith('/');
-    const resource = resources.get(isPointer ? target.href : `${target.href}#${fragment}`);
-    if (!resource) throw fail();
-    const schema = getPointer(resource.schema, tokens);
-    if (schema === undefined) throw fail();
-    return build(schema, resource.uri, [...resource.pointer, ...tokens], target.href);
+    const target = resources.resolve(ref, base);
+    if (!target) throw new InletError('INVALID_SCHEMA', `${from.uri}: cannot resolve $ref ${JSON.stringify(ref)} within the schema bundle`);
+    return build(target.schema, target.uri, target.pointer, target.base);
   };
 
-  const roots = documents.map((d) => {
-    resources.set(d.uri, { schema: d.schema, uri: d.uri, pointer: [] });
-    scan(d.schema, d.uri, [], d.uri);
-    return build(d.schema, d.uri, [], d.uri);
-  });
+  const roots = documents.map((d) => build(d.schema, d.uri, [], d.uri));
   // Resolving may build nodes with references of their own, which join the queue.
   for (let i = 0; i < pending.length; i++) {
     const { node, base } = pending[i]!;
@@ -188,6 +171,66 @@ export function indexSchemas(
     }
   }
   return { roots, nodes };
+}
+
+/** A subschema a reference names: its value, where it sits (document and pointer), and the base URI in scope there. */
+export interface ResolvedRef {
+  readonly schema: unknown;
+  readonly uri: string;
+  readonly pointer: string[];
+  readonly base: string;
+}
+
+/**
+ * The one resolver of references within a bundle's documents: every document by its URI,
+ * every `$id` resource, every `$anchor` and `$dynamicAnchor`. Validation, reduction and type
+ * inference all resolve `$ref` through it. Throws INVALID_SCHEMA for an `$id` that is no URI.
+ */
+export class SchemaResources {
+  private readonly byUri = new Map<string, { schema: unknown; uri: string; pointer: string[] }>();
+
+  constructor(documents: readonly SchemaDocument[]) {
+    for (const d of documents) {
+      this.byUri.set(d.uri, { schema: d.schema, uri: d.uri, pointer: [] });
+      this.scan(d.schema, d.uri, [], d.uri);
+    }
+  }
+
+  /**
+   * The subschema `ref` names, resolved against `base`: a fragment is a JSON pointer or an
+   * anchor. Undefined when it names nothing within the bundle.
+   */
+  resolve(ref: string, base: string): ResolvedRef | undefined {
+    let target: URL;
+    let fragment: string;
+    let tokens: string[] = [];
+    try {
+      target = new URL(ref, base);
+      fragment = decodeURIComponent(target.hash.slice(1));
+      if (fragment.startsWith('/')) tokens = parsePointer(fragment);
+    } catch {
+      return undefined;
+    }
+    target.hash = '';
+    const isPointer = fragment === '' || fragment.startsWith('/');
+    const resource = this.byUri.get(isPointer ? target.href : `${target.href}#${fragment}`);
+    if (!resource) return undefined;
+    const schema = getPointer(resource.schema, tokens);
+    if (schema === undefined) return undefined;
+    return { schema, uri: resource.uri, pointer: [...resource.pointer, ...tokens], base: target.href };
+  }
+
+  private scan(schema: unknown, docUri: string, pointer: string[], base: string): void {
+    if (!isObject(schema)) return;
+    if (typeof schema.$id === 'string') {
+      base = resolveUri(schema.$id, base, docUri, pointer);
+      this.byUri.set(base, { schema, uri: docUri, pointer });
+    }
+    for (const anchor of [schema.$anchor, schema.$dynamicAnchor]) {
+      if (typeof anchor === 'string') this.byUri.set(`${base}#${anchor}`, { schema, uri: docUri, pointer });
+    }
+    forEachSubschema(schema, pointer, (sub, subPointer) => this.scan(sub, docUri, subPointer, base));
+  }
 }
 
 function getIn(s: Record<string, unknown>, keyword: string, rest: string[]): unknown {

@@ -6,17 +6,7 @@ import { InletError } from '../errors.js';
 import { formatPointer, isObject } from './json.js';
 import { LocationSpace, type Location } from './locations.js';
 import { reduceAt } from './reduce.js';
-import { indexSchemas, REDUCE_META_SCHEMA, type Draft, type SchemaDocument, type SchemaNode } from './schema-index.js';
-
-/** A collection's schema with everything it references. */
-export interface SchemaBundle {
-  /** The collection's schema: an object schema or `{ $ref: "<uri>#/$defs/x" }`. */
-  root: unknown;
-  /** Base URI of root (e.g. file:///abs/path/schema.yaml). */
-  uri: string;
-  /** Other schema documents root may $ref, by absolute URI (may be empty). */
-  resources?: { uri: string; schema: unknown }[];
-}
+import { indexSchemas, REDUCE_META_SCHEMA, type Draft, type SchemaBundle, type SchemaDocument, type SchemaNode } from './schema-index.js';
 
 const DRAFTS: Record<string, Draft> = {
   'json-schema.org/draft/2019-09/schema': '2019-09',
