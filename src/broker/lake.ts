@@ -7,6 +7,7 @@ import { openStore } from '../fragments/stores/index.js';
 import type { Journal } from '../journal/journal.js';
 import type { JournalRecord, JournalRegistry } from '../journal/registry.js';
 import type { Spool } from '../journal/spool.js';
+import { retry } from '../retry.js';
 import { parseDuration } from '../units.js';
 import type { BrokerConfig } from './config.js';
 import type { BrokerMetrics } from './metrics.js';
@@ -156,19 +157,22 @@ export class Lake {
     const store = openStore(this.config.store);
     const key = `${RECORDS_PREFIX}${name}.json`;
     void (async () => {
-      for (let attempt = 0; this.mirrorLatest.has(name); ) {
-        const latest = this.mirrorLatest.get(name);
-        try {
-          if (latest) await store.putBytes(key, Buffer.from(JSON.stringify(latest, null, 2)));
-          else await store.delete(key);
-          // Done unless a newer record arrived meanwhile.
-          if (this.mirrorLatest.get(name) === latest) this.mirrorLatest.delete(name);
-          attempt = 0;
-        } catch (err) {
-          attempt++;
-          if (attempt % 8 === 0) this.log.error({ journal: name, attempt, err: (err as Error).message }, 'cannot mirror the journal record to the store; retrying');
-          await new Promise((r) => setTimeout(r, Math.min(30_000, 200 * 2 ** Math.min(attempt, 8))).unref());
-        }
+      while (this.mirrorLatest.has(name)) {
+        await retry(
+          async () => {
+            const latest = this.mirrorLatest.get(name);
+            if (latest) await store.putBytes(key, Buffer.from(JSON.stringify(latest, null, 2)));
+            else await store.delete(key);
+            // Done unless a newer record arrived meanwhile.
+            if (this.mirrorLatest.get(name) === latest) this.mirrorLatest.delete(name);
+          },
+          {
+            ref: false,
+            onRetry: (err, attempt) => {
+              if (attempt % 8 === 0) this.log.error({ journal: name, attempt, err: (err as Error).message }, 'cannot mirror the journal record to the store; retrying');
+            },
+          },
+        );
       }
     })();
   }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { BrokerClient } from '../client/broker-client.js';
 import { InletError } from '../errors.js';
+import { retry } from '../retry.js';
 import { intFlag, parse, UsageError } from './args.js';
 
 const USAGE = 'usage: inlet ingest COLLECTION [--batch N] [--producer ID] < documents.ndjson';
@@ -38,28 +39,28 @@ export async function ingest(args: string[]): Promise<void> {
   const send = async () => {
     if (docs.length === 0) return;
     seq++;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const r = await client.ingest({ [collection]: docs }, { id: producer, seq });
-        // A duplicate answer to a first attempt means an earlier run of this producer committed this seq.
-        if (r.duplicate && attempt === 1) throw reusedProducer(producer, seq);
-        received += docs.length;
-        stored += r.stored;
-        for (const [j, end] of Object.entries(r.journals)) journals.set(j, end);
-        break;
-      } catch (err) {
-        if (err instanceof InletError && err.code === 'SEQUENCE_CONFLICT') throw reusedProducer(producer, seq);
-        if (err instanceof InletError && RETRYABLE.has(err.code) && attempt < 8) {
-          const delay = Math.min(5000, 100 * 2 ** attempt);
-          process.stderr.write(`inlet: ${err.message}; retrying in ${delay} ms\n`);
-          await new Promise((r) => setTimeout(r, delay));
-          continue;
-        }
-        if (err instanceof InletError && err.details?.index !== undefined) {
-          throw new InletError(err.code, `line ${docLines[err.details.index as number]}: ${err.message}`);
-        }
-        throw err;
+    try {
+      const r = await retry(
+        async (attempt) => {
+          const r = await client.ingest({ [collection]: docs }, { id: producer, seq });
+          // A duplicate answer to a first attempt means an earlier run of this producer committed this seq.
+          if (r.duplicate && attempt === 1) throw reusedProducer(producer, seq);
+          return r;
+        },
+        {
+          retryable: (err, attempt) => err instanceof InletError && RETRYABLE.has(err.code) && attempt < 8,
+          onRetry: (err, _, delay) => process.stderr.write(`inlet: ${(err as Error).message}; retrying in ${delay} ms\n`),
+        },
+      );
+      received += docs.length;
+      stored += r.stored;
+      for (const [j, end] of Object.entries(r.journals)) journals.set(j, end);
+    } catch (err) {
+      if (err instanceof InletError && err.code === 'SEQUENCE_CONFLICT') throw reusedProducer(producer, seq);
+      if (err instanceof InletError && err.details?.index !== undefined) {
+        throw new InletError(err.code, `line ${docLines[err.details.index as number]}: ${err.message}`);
       }
+      throw err;
     }
     docs = [];
     docLines = [];

@@ -7,6 +7,7 @@ import type { CompressJob, CompressResult } from './compress-worker.js';
 import type { Fragment } from './fragment-index.js';
 import { CODEC_EXT, fragmentKey, renderPostfix } from './naming.js';
 import { openStore } from './stores/index.js';
+import { retry } from '../retry.js';
 
 export interface PersistObserver {
   /** A fragment is confirmed in its store; the spool may go. */
@@ -18,9 +19,6 @@ interface Job {
   journal: Journal;
   spool: Spool;
 }
-
-const MIN_BACKOFF_MS = 200;
-const MAX_BACKOFF_MS = 10_000;
 
 /**
  * Turns sealed spools into fragments: compresses and hashes them on a worker thread, uploads
@@ -80,36 +78,41 @@ export class Persister {
     const spec = journal.spec;
     const store = openStore(spec.fragment.stores[0]!);
     const tmp = `${spool.path}.${CODEC_EXT[spec.fragment.codec]}.tmp`;
-    for (let attempt = 1; !this.stopped && !journal.deleted; attempt++) {
-      try {
-        const t0 = performance.now();
-        const { sha1, compressedSize } = await this.worker.run({ spool: spool.path, length: spool.length, codec: spec.fragment.codec, out: tmp });
-        const t1 = performance.now();
-        const name = {
-          journal: journal.name,
-          postfix: renderPostfix(spec.fragment.pathPostfixTemplate, new Date(spool.firstAppendAt ?? Date.now())),
-          begin: spool.begin,
-          end: spool.end,
-          sha1,
-          codec: spec.fragment.codec,
-        };
-        const key = fragmentKey(name);
-        // After a restart the fragment may already be there: content-addressed, so equal.
-        if (!(await store.exists(key))) await store.put(key, tmp);
-        const t2 = performance.now();
-        await rm(tmp, { force: true });
-        const fragment: Fragment = { ...name, store: store.url, key, size: compressedSize, modified: new Date() };
-        this.observer.onPersisted(journal, spool, fragment, { compressMs: t1 - t0, uploadMs: t2 - t1 });
-        return;
-      } catch (err) {
-        await rm(tmp, { force: true }).catch(() => undefined);
-        if (this.stopped || journal.deleted) return;
-        const cap = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** Math.min(attempt - 1, 20));
-        const delay = Math.round(Math.random() * cap);
-        this.observer.onRetry(journal, err, attempt, delay);
-        await new Promise((r) => setTimeout(r, delay));
-      }
-    }
+    const gone = () => this.stopped || journal.deleted;
+    const attempt = async (): Promise<void> => {
+      if (gone()) return;
+      const t0 = performance.now();
+      const { sha1, compressedSize } = await this.worker.run({ spool: spool.path, length: spool.length, codec: spec.fragment.codec, out: tmp });
+      const t1 = performance.now();
+      const name = {
+        journal: journal.name,
+        postfix: renderPostfix(spec.fragment.pathPostfixTemplate, new Date(spool.firstAppendAt ?? Date.now())),
+        begin: spool.begin,
+        end: spool.end,
+        sha1,
+        codec: spec.fragment.codec,
+      };
+      const key = fragmentKey(name);
+      // After a restart the fragment may already be there: content-addressed, so equal.
+      if (!(await store.exists(key))) await store.put(key, tmp);
+      const t2 = performance.now();
+      await rm(tmp, { force: true });
+      const fragment: Fragment = { ...name, store: store.url, key, size: compressedSize, modified: new Date() };
+      this.observer.onPersisted(journal, spool, fragment, { compressMs: t1 - t0, uploadMs: t2 - t1 });
+    };
+    await retry(
+      () =>
+        attempt().catch(async (err: unknown) => {
+          await rm(tmp, { force: true }).catch(() => undefined);
+          throw err;
+        }),
+      {
+        retryable: () => !gone(),
+        onRetry: (err, n, delay) => this.observer.onRetry(journal, err, n, delay),
+      },
+    ).catch(() => {
+      // Stopped or deleted while retrying: the spool stays on disk for the next start, or goes with its journal.
+    });
   }
 
   /** Resolves true once nothing is queued or uploading, false if `timeoutMs` passes first. */

@@ -3,10 +3,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { BrokerClient } from '../client/broker-client.js';
 import type { FragmentInfo } from '../protocol/fragments.js';
 import { InletError } from '../errors.js';
+import { backoff } from '../retry.js';
 import { openFragment } from './fragment-source.js';
 import { ReaderError, type Chunk, type ReaderOptions } from './types.js';
 
-const MAX_BACKOFF_MS = 5_000;
 /** Client errors that a later attempt can get past: a fragment pruned or an URL expired mid-read. */
 const RETRYABLE = new Set(['FRAGMENT_NOT_FOUND']);
 /** After this many direct fragment reads fail in a row, read through the broker instead. */
@@ -136,8 +136,8 @@ export class JournalReader implements AsyncIterable<Chunk> {
             fragments = undefined;
             if (++directFailures >= DIRECT_FAILURES_BEFORE_PROXY) direct = false;
           }
-          const delay = Math.round(Math.random() * Math.min(MAX_BACKOFF_MS, 100 * 2 ** Math.min(attempt, 10)));
           attempt++;
+          const delay = backoff(attempt);
           this.opts.onRetry?.(e instanceof Error ? e : new Error(String(err)), attempt, delay);
           await sleep(delay, undefined, { signal }).catch(() => undefined);
         }
