@@ -42,7 +42,7 @@ test('a bad journals file is refused whole, naming the file and field', async (t
   const res = await runCli(['journals', 'apply', '-f', file, '--broker', b.url]);
   t.is(res.code, 2);
   t.is(res.stderr.trim().split('\n').length, 1);
-  t.regex(res.stderr, /bad\.yaml: journals\[1\]\.fragment\.length: must be bytes, or a size like 128MiB \(at least 1KiB\)/);
+  t.regex(res.stderr, /bad\.yaml: line 3 journals\[1\]\.fragment\.length: must be bytes, or a size like 128MiB \(at least 1KiB\)/);
   t.false((await runCli(['journals', 'list', '--broker', b.url])).stdout.includes('ok/one'));
 });
 

@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Ajv } from 'ajv';
-import YAML from 'yaml';
 import { InletError } from '../errors.js';
 import { describeAjvError } from '../schema.js';
 import { parseDuration, parseSize } from '../units.js';
+import { YamlText } from '../yaml.js';
 
 const DURATION = { type: 'string', pattern: '^(\\d+(\\.\\d+)?(ms|s|m|h|d))+$', description: 'a duration like 90s, 15m, 1h' };
 const SIZE = { type: 'string', pattern: '^\\d+(\\.\\d+)?\\s*([kKmMgG]i?[bB]?|[bB])?$', description: 'a size like 64MiB' };
@@ -124,12 +124,7 @@ function readYamlConfig(path: string): Raw {
   } catch (err) {
     throw new InletError('INVALID_SPEC', `--config: cannot read ${path}: ${(err as Error).message}`);
   }
-  let doc: unknown;
-  try {
-    doc = YAML.parse(text);
-  } catch (err) {
-    throw new InletError('INVALID_SPEC', `${path}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
-  }
+  const doc = YamlText.parse(text, (line, why) => new InletError('INVALID_SPEC', `${path}${line === undefined ? '' : `:${line}`}: not valid YAML: ${why}`)).value;
   if (doc === null || doc === undefined) return {};
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new InletError('INVALID_SPEC', `${path}: must be a mapping of settings`);
   return doc as Raw;

@@ -5,7 +5,8 @@ import { ajv } from '../schema.js';
 import { parseSize } from '../units.js';
 import type { JsonType } from '../doc/inference.js';
 import type { SchemaLoader } from './schema-bundle.js';
-import type { Path, SourceFile } from './source.js';
+import type { Path } from '../yaml.js';
+import type { SourceFile } from './source.js';
 import type { CollectionSpec, Projection } from './types.js';
 
 /** A collection as a catalog file writes it. */

@@ -3,7 +3,8 @@ import { getPointer, parsePointer } from '../doc/json.js';
 import type { InletError } from '../errors.js';
 import { inferLocation, type Inferred } from '../doc/inference.js';
 import { SchemaResources, type SchemaBundle } from '../doc/schema-index.js';
-import { displayPath, fileReference, SourceFile, type Path } from './source.js';
+import type { Path } from '../yaml.js';
+import { displayPath, fileReference, SourceFile } from './source.js';
 
 /** A schema document: a schema file, or a catalog's inline schema (`at` is where it sits in `file`). */
 interface SchemaDoc {

@@ -1,24 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import YAML, { isAlias, isMap, isScalar, isSeq, LineCounter, type Node } from 'yaml';
 import { parsePointer } from '../doc/json.js';
 import { InletError } from '../errors.js';
 import { describeAjvError, type ValidateFunction } from '../schema.js';
-
-/** A location in a parsed document: map keys and sequence indices from its root. */
-export type Path = readonly (string | number)[];
-
-/** `['collections', 'acme/shipments', 'key', 0]` reads `collections."acme/shipments".key[0]`. */
-export function renderPath(path: Path): string {
-  let out = '';
-  for (const seg of path) {
-    if (typeof seg === 'number') out += `[${seg}]`;
-    else if (/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(seg)) out += out === '' ? seg : `.${seg}`;
-    else out += `${out === '' ? '' : '.'}${JSON.stringify(seg)}`;
-  }
-  return out;
-}
+import { renderPath, YamlText, type Path } from '../yaml.js';
 
 /** `ref` resolved against `base` when it names a local file (fragment kept), else undefined. */
 export function fileReference(ref: string, base: URL): URL | undefined {
@@ -44,8 +30,7 @@ export class SourceFile {
   private constructor(
     readonly url: URL,
     readonly value: unknown,
-    private readonly doc: YAML.Document.Parsed,
-    private readonly lines: LineCounter,
+    private readonly text: YamlText,
   ) {}
 
   /** The file's absolute path. */
@@ -65,21 +50,15 @@ export class SourceFile {
       const code = (err as NodeJS.ErrnoException).code;
       throw missing(code === 'ENOENT' ? 'no such file' : code ?? (err as Error).message);
     }
-    const lines = new LineCounter();
-    const doc = YAML.parseDocument(text, { lineCounter: lines });
-    const bad = doc.errors[0];
-    if (bad) {
-      const at = bad.linePos ? `:${bad.linePos[0].line}` : '';
-      const why = bad.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-      throw new InletError('INVALID_CATALOG', `${displayPath(fileURLToPath(url))}${at}: not valid YAML: ${why}`);
-    }
-    return new SourceFile(url, doc.toJS({ maxAliasCount: 1000 }), doc, lines);
+    const parsed = YamlText.parse(text, (line, why) => {
+      return new InletError('INVALID_CATALOG', `${displayPath(fileURLToPath(url))}${line === undefined ? '' : `:${line}`}: not valid YAML: ${why}`);
+    });
+    return new SourceFile(url, parsed.value, parsed);
   }
 
   /** `file:line` of the deepest node on `path` (the key's line for a map entry). */
   where(path: Path): string {
-    const line = this.lineOf(path);
-    return `${displayPath(this.path)}${line === undefined ? '' : `:${line}`}`;
+    return this.text.where(displayPath(this.path), path);
   }
 
   /** An INVALID_CATALOG error `file:line path: problem`. */
@@ -104,25 +83,5 @@ export class SourceFile {
       }
     }
     return new InletError('INVALID_CATALOG', `${this.where(within)} ${describeAjvError(validate.errors, renderPath(path))}`);
-  }
-
-  private lineOf(path: Path): number | undefined {
-    let node: unknown = this.doc.contents;
-    let offset = (node as Node | null)?.range?.[0];
-    for (const seg of path) {
-      if (isAlias(node)) node = node.resolve(this.doc);
-      if (isMap(node)) {
-        const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(seg));
-        if (!pair) break;
-        offset = (pair.key as Node).range?.[0] ?? offset;
-        node = pair.value;
-      } else if (isSeq(node) && typeof seg === 'number' && node.items[seg]) {
-        node = node.items[seg];
-        offset = (node as Node).range?.[0] ?? offset;
-      } else {
-        break;
-      }
-    }
-    return offset === undefined ? undefined : this.lines.linePos(offset).line;
   }
 }

@@ -35,7 +35,7 @@ export function journalRoutes(app: FastifyInstance, broker: Broker): void {
     const q = req.query as Record<string, string | undefined>;
     const body = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
     const type = String(req.headers['content-type'] ?? '');
-    let inputs: unknown[];
+    let inputs: { input: unknown; where: string }[];
     if (type.includes('json')) {
       let doc: unknown;
       try {
@@ -45,14 +45,14 @@ export function journalRoutes(app: FastifyInstance, broker: Broker): void {
       }
       const list = (doc as { journals?: unknown })?.journals;
       if (!Array.isArray(list)) throw new InletError('INVALID_SPEC', 'journals: must be a list');
-      inputs = list;
+      inputs = list.map((input, i) => ({ input, where: `journals[${i}]` }));
     } else {
-      inputs = parseJournalsFile(body, 'request body');
+      inputs = parseJournalsFile(body);
     }
-    const specs = inputs.map((input, i) => broker.registry.resolve(input, `journals[${i}]`));
+    const specs = inputs.map(({ input, where }) => broker.registry.resolve(input, where));
     const names = new Set<string>();
     for (const [i, s] of specs.entries()) {
-      if (names.has(s.name)) throw new InletError('INVALID_SPEC', `journals[${i}].name: ${s.name} appears twice`);
+      if (names.has(s.name)) throw new InletError('INVALID_SPEC', `${inputs[i]!.where}.name: ${s.name} appears twice`);
       names.add(s.name);
     }
     return { dryRun: q.dryRun === 'true', results: await broker.registry.apply(specs, q.dryRun === 'true') };
