@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { crashPoint } from '../crashpoints.js';
+import { KeyLock } from '../key-lock.js';
 import { InletError } from '../errors.js';
 import { validateJournalName } from '../protocol/names.js';
 import type { IngestResult } from '../protocol/collections.js';
@@ -41,7 +42,7 @@ export type { IngestResult } from '../protocol/collections.js';
 export class Ingester {
   private readonly clocks = new ClockSource();
   /** One transaction at a time per producer: its ACKs must not commit another's documents. */
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly locks = new KeyLock();
   /** Transactions whose ACKs (or rollback ACKs) failed to append: retried until they land. */
   private readonly unsettled = new Map<string, { producer: string; clock: string; journals: string[] }>();
   private retryTimer: NodeJS.Timeout | undefined;
@@ -77,14 +78,7 @@ export class Ingester {
   async ingest(body: unknown, producer?: ProducerRef): Promise<IngestResult> {
     const routed = this.prepareDocuments(body);
     const key = producer ? `client:${producer.id}` : randomUUID();
-    const prior = this.locks.get(key) ?? Promise.resolve();
-    const run = prior.catch(() => undefined).then(() => this.commit(routed, producer));
-    this.locks.set(key, run);
-    try {
-      return await run;
-    } finally {
-      if (this.locks.get(key) === run) this.locks.delete(key);
-    }
+    return this.locks.run(key, () => this.commit(routed, producer));
   }
 
   /** Validates, combines and routes a request's documents; throws before anything is written. */
@@ -288,7 +282,7 @@ export class Ingester {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([...this.locks.values()]);
+    await this.locks.idle();
     if (this.retryTimer) clearInterval(this.retryTimer);
     await this.log.close();
   }

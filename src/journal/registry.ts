@@ -1,5 +1,6 @@
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { KeyLock } from '../key-lock.js';
 import { writeFileAtomic } from './fsutil.js';
 import { Journal, notFound, removeOwnFiles, type JournalObserver } from './journal.js';
 import { Selector } from '../protocol/selectors.js';
@@ -24,7 +25,7 @@ export class JournalRegistry {
   private readonly journals = new Map<string, Journal>();
   private readonly states = new Map<string, StreamState>();
   // Serializes changes per name, so concurrent creates of one journal agree.
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly locks = new KeyLock();
   /** Called after a journal's record is written (or, with undefined, removed). */
   onChange: ((name: string, record: JournalRecord | undefined) => void) | undefined;
 
@@ -80,7 +81,7 @@ export class JournalRegistry {
    * `decide` sees the existing journal's record and may throw to refuse.
    */
   create(spec: JournalSpec, stream: StreamState, decide?: (existing: JournalRecord) => void): Promise<boolean> {
-    return this.locked(spec.name, async () => {
+    return this.locks.run(spec.name, async () => {
       const existing = this.journals.get(spec.name);
       if (existing) {
         decide?.({ spec: existing.spec, stream: this.states.get(spec.name)! });
@@ -140,7 +141,7 @@ export class JournalRegistry {
 
   /** Rewrites a journal's record durably; unless `local`, observers (the store mirror) hear of it. */
   private updateRecord(name: string, change: (r: JournalRecord) => JournalRecord, local = false): Promise<void> {
-    return this.locked(name, async () => {
+    return this.locks.run(name, async () => {
       const j = this.require(name);
       const record = change({ spec: j.spec, stream: this.states.get(name)! });
       await writeFileAtomic(join(j.dir, RECORD_FILE), JSON.stringify(record, null, 2));
@@ -150,7 +151,7 @@ export class JournalRegistry {
 
   /** Deletes a journal and its local data. */
   remove(name: string): Promise<void> {
-    return this.locked(name, async () => {
+    return this.locks.run(name, async () => {
       const j = this.require(name);
       this.journals.delete(name);
       this.states.delete(name);
@@ -166,17 +167,6 @@ export class JournalRegistry {
 
   private dirOf(name: string): string {
     return join(this.root, ...name.split('/'));
-  }
-
-  private locked<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(name) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const settled = next.catch(() => undefined);
-    this.locks.set(name, settled);
-    void settled.then(() => {
-      if (this.locks.get(name) === settled) this.locks.delete(name);
-    });
-    return next;
   }
 }
 
