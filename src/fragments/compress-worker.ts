@@ -1,13 +1,11 @@
-// Compresses and hashes spools off the main thread, so persisting never delays acknowledgements.
+// Compresses and hashes spools on the worker pool's threads, so persisting never delays acknowledgements.
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { parentPort } from 'node:worker_threads';
 import type { Codec } from '../journal/spec.js';
 import { compressor } from './codecs.js';
 
 export interface CompressJob {
-  id: number;
   spool: string;
   length: number;
   codec: Codec;
@@ -15,20 +13,13 @@ export interface CompressJob {
 }
 
 export interface CompressResult {
-  id: number;
-  sha1?: string;
-  compressedSize?: number;
-  error?: string;
+  /** SHA-1 of the uncompressed bytes, 40 hex digits. */
+  sha1: string;
+  compressedSize: number;
 }
 
-parentPort!.on('message', (job: CompressJob) => {
-  run(job).then(
-    (r) => parentPort!.postMessage(r),
-    (err: unknown) => parentPort!.postMessage({ id: job.id, error: (err as Error).message } satisfies CompressResult),
-  );
-});
-
-async function run(job: CompressJob): Promise<CompressResult> {
+/** Writes the first `length` bytes of `spool`, compressed with `codec`, to `out`. */
+export default async function compress(job: CompressJob): Promise<CompressResult> {
   const hash = createHash('sha1');
   const source = job.length > 0 ? createReadStream(job.spool, { start: 0, end: job.length - 1, highWaterMark: 1 << 20 }) : createReadStream('/dev/null');
   const out = createWriteStream(job.out);
@@ -50,5 +41,5 @@ async function run(job: CompressJob): Promise<CompressResult> {
     },
     out,
   );
-  return { id: job.id, sha1: hash.digest('hex'), compressedSize };
+  return { sha1: hash.digest('hex'), compressedSize };
 }

@@ -1,5 +1,5 @@
 import { rm } from 'node:fs/promises';
-import { Worker } from 'node:worker_threads';
+import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import type { Journal } from '../journal/journal.js';
 import type { Spool } from '../journal/spool.js';
@@ -32,7 +32,8 @@ export class Persister {
   private running = 0;
   private stopped = false;
   private backlog = 0;
-  private readonly worker: CompressWorker;
+  /** Compression and hashing run on this pool's thread, never on the event loop. */
+  private readonly workers: Piscina<CompressJob, CompressResult>;
   private idleWaiters: (() => void)[] = [];
 
   constructor(
@@ -40,7 +41,9 @@ export class Persister {
     private readonly log: Logger,
     private readonly concurrency = 2,
   ) {
-    this.worker = new CompressWorker();
+    // One thread: compression shares the machine with appends. A thread that dies (out of
+    // memory, say) fails its job, which the persister retries, and the pool replaces it.
+    this.workers = new Piscina({ filename: new URL('./compress-worker.js', import.meta.url).href, minThreads: 1, maxThreads: 1 });
   }
 
   /** Bytes of sealed spools not yet confirmed in a store. */
@@ -82,7 +85,10 @@ export class Persister {
     const attempt = async (): Promise<void> => {
       if (gone()) return;
       const t0 = performance.now();
-      const { sha1, compressedSize } = await this.worker.run({ spool: spool.path, length: spool.length, codec: spec.fragment.codec, out: tmp });
+      const job: CompressJob = { spool: spool.path, length: spool.length, codec: spec.fragment.codec, out: tmp };
+      const { sha1, compressedSize } = await this.workers.run(job).catch((err: unknown) => {
+        throw new Error(`compressing a spool: ${(err as Error).message}`, { cause: err });
+      });
       const t1 = performance.now();
       const name = {
         journal: journal.name,
@@ -131,57 +137,7 @@ export class Persister {
   async close(): Promise<void> {
     this.stopped = true;
     this.queue.length = 0;
-    await this.worker.close();
+    await this.workers.destroy();
     this.log.debug('persister stopped');
-  }
-}
-
-/**
- * One worker thread that compresses and hashes spools. If it dies (say, out of memory), its
- * pending jobs fail (and are retried by the persister) and a new worker takes over.
- */
-class CompressWorker {
-  private worker!: Worker;
-  private readonly calls = new Map<number, { resolve: (r: { sha1: string; compressedSize: number }) => void; reject: (e: Error) => void }>();
-  private nextId = 1;
-  private closing = false;
-
-  constructor() {
-    this.spawn();
-  }
-
-  private spawn(): void {
-    const worker = new Worker(new URL('./compress-worker.js', import.meta.url));
-    worker.unref();
-    worker.on('message', (r: CompressResult) => {
-      const call = this.calls.get(r.id);
-      if (!call) return;
-      this.calls.delete(r.id);
-      if (r.error !== undefined) call.reject(new Error(`compressing a spool: ${r.error}`));
-      else call.resolve({ sha1: r.sha1!, compressedSize: r.compressedSize! });
-    });
-    const fail = (err: Error) => {
-      for (const c of this.calls.values()) c.reject(err);
-      this.calls.clear();
-    };
-    worker.on('error', fail);
-    worker.on('exit', (code) => {
-      fail(new Error(`the compression worker exited (${code})`));
-      if (!this.closing) this.spawn();
-    });
-    this.worker = worker;
-  }
-
-  run(job: Omit<CompressJob, 'id'>): Promise<{ sha1: string; compressedSize: number }> {
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.calls.set(id, { resolve, reject });
-      this.worker.postMessage({ ...job, id } satisfies CompressJob);
-    });
-  }
-
-  async close(): Promise<void> {
-    this.closing = true;
-    await this.worker.terminate();
   }
 }
