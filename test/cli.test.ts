@@ -51,7 +51,7 @@ test('append sends stdin in line batches and read prints the bytes back', async 
   const input = Array.from({ length: 5000 }, (_, i) => JSON.stringify({ i })).join('\n') + '\n';
   const app = await runCli(['append', 'cli/data', '--batch-size', '8KiB', '--broker', b.url], { input });
   t.is(app.code, 0, app.stderr);
-  t.regex(app.stderr, new RegExp(`appended ${input.length} bytes in \\d+ appends`));
+  t.regex(app.stderr, new RegExp(`appended ${input.length} bytes \\(5000 lines\\) in \\d+ appends`));
   t.true(Number(app.stderr.match(/in (\d+) appends/)![1]) > 5);
   const read = await runCli(['read', 'cli/data', '--broker', b.url]);
   t.is(read.code, 0, read.stderr);

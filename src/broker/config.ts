@@ -7,30 +7,34 @@ import { describeAjvError } from '../schema.js';
 import { parseDuration, parseSize } from '../units.js';
 import { YamlText } from '../yaml.js';
 
-const DURATION = { type: 'string', pattern: '^(\\d+(\\.\\d+)?(ms|s|m|h|d))+$', description: 'a duration like 90s, 15m, 1h' };
-const SIZE = { type: 'string', pattern: '^\\d+(\\.\\d+)?\\s*([kKmMgG]i?[bB]?|[bB])?$', description: 'a size like 64MiB' };
+export const DURATION = { type: 'string', pattern: '^(\\d+(\\.\\d+)?(ms|s|m|h|d))+$', description: 'a duration like 90s, 15m, 1h' };
+export const SIZE = { type: 'string', pattern: '^\\d+(\\.\\d+)?\\s*([kKmMgG]i?[bB]?|[bB])?$', description: 'a size like 64MiB' };
 
-/** The one source of the broker's settings and their defaults: flags, INLET_* env vars and YAML alike. */
+/**
+ * The one source of the broker's settings and their defaults: flags, INLET_* env vars and YAML alike.
+ * `title` is the setting's help line (`inlet serve --help` is generated from it); `description`
+ * says what a valid value looks like, in errors.
+ */
 export const configSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    port: { type: 'integer', minimum: 0, maximum: 65535, default: 8080 },
-    host: { type: 'string', minLength: 1, default: '127.0.0.1' },
+    port: { type: 'integer', minimum: 0, maximum: 65535, default: 8080, title: 'TCP port; 0 picks a free one' },
+    host: { type: 'string', minLength: 1, default: '127.0.0.1', title: 'address to listen on' },
     dataDir: { type: 'string', minLength: 1, default: './data', description: 'local spools and journal specs' },
     store: { type: 'string', pattern: '^(file|s3)://', description: 'a file:// or s3:// URL; default file://<data-dir>/lake/' },
-    fragmentLength: { ...SIZE, default: '128MiB' },
-    flushInterval: { ...DURATION, default: '1h' },
-    compression: { enum: ['gzip', 'zstd', 'none'], default: 'gzip' },
-    refreshInterval: { ...DURATION, default: '5m' },
-    retention: { ...DURATION, default: '0s', description: '0s keeps fragments forever' },
-    maxAppendSize: { ...SIZE, default: '64MiB' },
-    maxReadSize: { ...SIZE, default: '4MiB', description: 'bytes per catch-up response' },
-    longPollTimeout: { ...DURATION, default: '20s' },
-    diskBudget: { ...SIZE, default: '8GiB', description: 'bytes of spools waiting for the store before appends get 503' },
-    shutdownGrace: { ...DURATION, default: '15s', description: 'how long a stopping broker waits for uploads' },
+    fragmentLength: { ...SIZE, default: '128MiB', title: 'fragment length of new journals' },
+    flushInterval: { ...DURATION, default: '1h', title: 'flush interval of new journals: spools reach the store at least this often' },
+    compression: { enum: ['gzip', 'zstd', 'none'], default: 'gzip', title: 'codec of new fragments' },
+    refreshInterval: { ...DURATION, default: '5m', title: 'how often the fragment index re-lists the store' },
+    retention: { ...DURATION, default: '0s', title: 'age after which fragments of new journals are pruned; 0s keeps them forever' },
+    maxAppendSize: { ...SIZE, default: '64MiB', title: 'largest append accepted; larger gets 413' },
+    maxReadSize: { ...SIZE, default: '4MiB', title: 'bytes per catch-up response' },
+    longPollTimeout: { ...DURATION, default: '20s', title: 'how long live reads wait before answering 204' },
+    diskBudget: { ...SIZE, default: '8GiB', title: 'bytes of spools waiting for the store before appends get 503' },
+    shutdownGrace: { ...DURATION, default: '15s', title: 'how long a stopping broker waits for uploads' },
     catalog: { type: 'string', minLength: 1, description: 'a *.flow.yaml catalog whose collections POST /ingest serves' },
-    logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
+    logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', title: 'log verbosity; debug also prints stack traces of start-up failures' },
   },
 } as const;
 

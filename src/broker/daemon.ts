@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Broker } from './broker.js';
 import type { BrokerConfig } from './config.js';
+import { DataDirLock } from './data-dir-lock.js';
 import { buildServer } from './server.js';
 
 export interface RunningBroker {
@@ -17,20 +18,29 @@ export interface RunningBroker {
 export type Extension = (app: FastifyInstance, broker: Broker) => Promise<void>;
 
 /**
- * Opens the data dir, lets `extend` add to the server, and serves HTTP on the configured
- * host and port. When `extend` throws, the broker closes again and the error propagates.
+ * Locks the data dir, opens it, lets `extend` add to the server, and serves HTTP on the
+ * configured host and port. When any step fails, the steps before it are undone (the broker
+ * closes, the lock is released) and the error propagates.
  */
 export async function startBroker(config: BrokerConfig, log: Logger, extend?: Extension): Promise<RunningBroker> {
-  const broker = await Broker.open(config, log);
-  const app = buildServer(broker, log);
+  const lock = await DataDirLock.acquire(config.dataDir);
+  let broker: Broker | undefined;
+  let app: FastifyInstance | undefined;
   try {
+    broker = await Broker.open(config, log);
+    app = buildServer(broker, log);
     await extend?.(app, broker);
+    await app.listen({ port: config.port, host: config.host });
   } catch (err) {
-    await app.close().catch(() => undefined);
-    await broker.close().catch(() => undefined);
+    await app?.close().catch(() => undefined);
+    await broker?.close().catch(() => undefined);
+    await lock.release();
     throw err;
   }
-  await app.listen({ port: config.port, host: config.host });
+  return running(broker, app, config, lock);
+}
+
+function running(broker: Broker, app: FastifyInstance, config: BrokerConfig, lock: DataDirLock): RunningBroker {
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -51,6 +61,7 @@ export async function startBroker(config: BrokerConfig, log: Logger, extend?: Ex
           clearInterval(sweeper);
         }
         await broker.close();
+        await lock.release();
       })()),
   };
 }

@@ -1,37 +1,19 @@
 import { createHash } from 'node:crypto';
-import { BrokerClient, type FragmentInfo } from '../client/broker-client.js';
+import type { BrokerClient, FragmentInfo } from '../client/broker-client.js';
 import { decompressor } from '../fragments/codecs.js';
 import { openStore } from '../fragments/stores/index.js';
 import { Selector } from '../protocol/selectors.js';
-import { parse, UsageError } from './args.js';
+import { brokerClient, UsageError } from './args.js';
+import type { Parsed } from './command.js';
 import { ddl } from './ddl.js';
 
-const HELP = `Usage:
-  inlet fragments list   <journal | -l SELECTOR> [--json] [--signed]
-  inlet fragments prune  <journal | -l SELECTOR> [--yes]        dry run unless --yes
-  inlet fragments verify <journal | -l SELECTOR>                re-read each fragment, check offsets and SHA-1
-  inlet fragments flush  <journal | -l SELECTOR>                persist what is spooled now, not at the flush interval
-  inlet fragments ddl    <journal prefix> [--dialect athena|spark] [--location URL] [--table NAME]
-All take --broker URL.
-`;
-
-/** `inlet fragments list|prune|verify|ddl`. */
-export async function fragments(args: string[]): Promise<void> {
-  const [sub, ...rest] = args;
-  if (sub === undefined || sub === '--help' || sub === '-h') return void process.stdout.write(HELP);
-  const { values, positionals } = parse(rest, {
-    selector: { type: 'string', short: 'l' },
-    json: { type: 'boolean' },
-    signed: { type: 'boolean' },
-    yes: { type: 'boolean' },
-    broker: { type: 'string' },
-    dialect: { type: 'string' },
-    location: { type: 'string' },
-    table: { type: 'string' },
-  });
-  const client = new BrokerClient(values.broker as string | undefined);
+/**
+ * `inlet fragments list|prune|verify|flush <JOURNAL | -l SELECTOR>` and `inlet fragments ddl PREFIX`.
+ * A selector that matches no journal says so on stderr.
+ */
+export async function fragments(sub: string, { values, positionals }: Parsed): Promise<void> {
+  const client = brokerClient(values);
   if (sub === 'ddl') {
-    if (positionals.length !== 1) throw new UsageError('usage: inlet fragments ddl <journal prefix> [--dialect athena|spark]');
     const dialect = (values.dialect as string | undefined) ?? 'athena';
     if (dialect !== 'athena' && dialect !== 'spark') throw new UsageError(`--dialect: must be athena or spark, got ${JSON.stringify(dialect)}`);
     process.stdout.write(await ddl(client, positionals[0]!, dialect, values.location as string | undefined, values.table as string | undefined));
@@ -41,6 +23,12 @@ export async function fragments(args: string[]): Promise<void> {
   if (selector !== undefined) Selector.parse(selector);
   if ((selector === undefined) === (positionals.length !== 1)) throw new UsageError(`fragments ${sub}: give one journal or -l SELECTOR`);
   const which = selector !== undefined ? { selector } : { journal: positionals[0]! };
+  // One journal that does not exist is an error of the broker's; a selector may match nothing.
+  if (selector !== undefined && (await client.listJournals(selector)).length === 0) {
+    process.stderr.write(`inlet: no journal matches ${JSON.stringify(selector)}\n`);
+    if (sub === 'verify') process.exitCode = 1;
+    return;
+  }
   switch (sub) {
     case 'list':
       return list(client, which, values.json === true, values.signed === true);
@@ -54,7 +42,7 @@ export async function fragments(args: string[]): Promise<void> {
       return;
     }
     default:
-      throw new UsageError(`unknown fragments command ${JSON.stringify(sub)} (expected list, prune, verify, flush or ddl)`);
+      throw new UsageError(`unknown fragments command ${JSON.stringify(sub)}`);
   }
 }
 

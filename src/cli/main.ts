@@ -2,66 +2,31 @@
 // Group commits of many journals fsync in parallel on libuv's pool; the default 4 threads is too few.
 process.env.UV_THREADPOOL_SIZE ??= '16';
 
+import { readFileSync } from 'node:fs';
 import { InletError } from '../errors.js';
 import { exitCodeFor, UsageError } from './args.js';
+import { dispatch } from './command.js';
+import { inlet } from './commands.js';
 
-const HELP = `inlet: an append-only journal broker over a cloud-storage lake
-
-Usage:
-  inlet serve [flags]                       run the broker (inlet serve --help)
-  inlet develop --source CATALOG            a development broker serving a catalog's collections
-  inlet catalog check FILE                  check a *.flow.yaml catalog and summarize its collections
-  inlet ingest COLLECTION                   ingest NDJSON documents from stdin, in transactions
-  inlet journals apply -f FILE [--dry-run]  create or update journals from YAML
-  inlet journals list [-l SELECTOR]         list journals: name, labels, write head
-  inlet append JOURNAL                      append stdin (batched by lines)
-  inlet read <JOURNAL | -l SELECTOR> [--offset N] [--follow] [--docs]
-                                            history from the lake, then live, to stdout
-  inlet read --collection NAME [--partition FIELD=VALUE] [--follow]
-                                            a collection's committed documents
-  inlet fragments list|prune|verify|ddl     fragments in the lake (inlet fragments --help)
-
-Client commands take --broker URL (default $INLET_BROKER, else http://127.0.0.1:8080).
-`;
-
-async function main(argv: string[]): Promise<void> {
-  const [command, ...rest] = argv;
-  switch (command) {
-    case 'serve': {
-      const { serve, SERVE_HELP } = await import('./serve.js');
-      if (rest.includes('--help') || rest.includes('-h')) return void process.stdout.write(SERVE_HELP);
-      return serve(rest);
-    }
-    case 'develop': {
-      const { develop, DEVELOP_HELP } = await import('./develop.js');
-      if (rest.includes('--help') || rest.includes('-h')) return void process.stdout.write(DEVELOP_HELP);
-      return develop(rest);
-    }
-    case 'catalog':
-      return (await import('./catalog.js')).catalog(rest);
-    case 'ingest':
-      return (await import('./ingest.js')).ingest(rest);
-    case 'journals':
-      return (await import('./journals.js')).journals(rest);
-    case 'fragments':
-      return (await import('./fragments.js')).fragments(rest);
-    case 'append':
-      return (await import('./append.js')).append(rest);
-    case 'read':
-      return (await import('./read.js')).read(rest);
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      process.stdout.write(HELP);
-      return;
-    default:
-      throw new UsageError(`unknown command ${JSON.stringify(command)} (try inlet --help)`);
-  }
+/** The package's version (dist/src/cli/main.js sits three levels below package.json). */
+function version(): string {
+  return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
-main(process.argv.slice(2)).catch((err: unknown) => {
-  const message = err instanceof InletError || err instanceof UsageError ? err.message : String((err as Error)?.stack ?? err);
+/** Stack traces are for debugging: shown with --log-level debug|trace (or INLET_LOG_LEVEL). */
+function debugging(argv: readonly string[]): boolean {
+  const at = argv.findIndex((a) => a === '--log-level' || a.startsWith('--log-level='));
+  const level = at < 0 ? process.env.INLET_LOG_LEVEL : argv[at]!.includes('=') ? argv[at]!.split('=')[1] : argv[at + 1];
+  return level === 'debug' || level === 'trace';
+}
+
+const argv = process.argv.slice(2);
+const run = argv[0] === '--version' || argv[0] === '-V' ? Promise.resolve(void process.stdout.write(`${version()}\n`)) : dispatch(inlet, argv);
+run.catch((err: unknown) => {
+  const known = err instanceof InletError || err instanceof UsageError;
+  const message = known ? err.message : ((err as Error)?.message ?? String(err)).split('\n')[0];
   process.stderr.write(`inlet: ${message}\n`);
-  process.exitCode = exitCodeFor(err);
+  if (debugging(argv) && (err as Error)?.stack) process.stderr.write(`${(err as Error).stack}\n`);
+  // Whatever a failed start left open (sockets, timers) must not keep the process alive.
+  process.exit(exitCodeFor(err));
 });

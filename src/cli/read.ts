@@ -1,4 +1,3 @@
-import { BrokerClient } from '../client/broker-client.js';
 import { parseOffset } from '../protocol/offsets.js';
 import { Selector } from '../protocol/selectors.js';
 import { JournalReader } from '../readers/journal-reader.js';
@@ -7,7 +6,8 @@ import { SelectorReader } from '../readers/selector-reader.js';
 import type { Chunk } from '../readers/types.js';
 import { readCollection } from '../collections/reader.js';
 import { collectionSelector } from '../collections/partitions.js';
-import { parse, UsageError } from './args.js';
+import { brokerClient, UsageError } from './args.js';
+import type { Parsed } from './command.js';
 import { Progress } from './progress.js';
 
 const USAGE =
@@ -18,18 +18,7 @@ const USAGE =
  * from the lake and then, with --follow, live appends. --docs prints one JSON document per line
  * prefixed with its journal and offsets. A progress bar goes to stderr when it is a terminal.
  */
-export async function read(args: string[]): Promise<void> {
-  const { values, positionals } = parse(args, {
-    broker: { type: 'string' },
-    offset: { type: 'string', short: 'o' },
-    follow: { type: 'boolean', short: 'f' },
-    selector: { type: 'string', short: 'l' },
-    docs: { type: 'boolean' },
-    'via-broker': { type: 'boolean' },
-    'allow-jumps': { type: 'boolean' },
-    collection: { type: 'string', short: 'c' },
-    partition: { type: 'string', short: 'p', multiple: true },
-  });
+export async function read({ values, positionals }: Parsed): Promise<void> {
   const selector = values.selector as string | undefined;
   const collection = values.collection as string | undefined;
   if (selector !== undefined) Selector.parse(selector);
@@ -49,7 +38,7 @@ export async function read(args: string[]): Promise<void> {
   } catch (err) {
     throw new UsageError(`--offset: ${(err as Error).message}`);
   }
-  const client = new BrokerClient(values.broker as string | undefined);
+  const client = brokerClient(values);
   const abort = new AbortController();
   process.once('SIGINT', () => abort.abort());
   process.stdout.on('error', () => abort.abort()); // e.g. EPIPE from `| head`

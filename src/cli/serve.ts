@@ -1,47 +1,69 @@
-import { loadConfig, configSchema, type BrokerConfig } from '../broker/config.js';
+import { loadConfig, configSchema, envName, flagName, DURATION, SIZE, type BrokerConfig } from '../broker/config.js';
 import { startBroker, type RunningBroker } from '../broker/daemon.js';
 import { collectionsPlugin, openCollections, type ServedCollections } from '../collections/ingest-plugin.js';
-import { parse } from './args.js';
+import { InletError } from '../errors.js';
+import type { Flag, Flags, Parsed } from './command.js';
+import { suggest } from './command.js';
 import { createLogger } from './log.js';
 
-export const SERVE_HELP = `Usage: inlet serve [flags]
+/** INLET_* variables read by something other than the broker's settings. */
+const OTHER_ENV = ['INLET_CONFIG', 'INLET_BROKER', 'INLET_CRASH_AT'];
 
-Runs the broker. Every flag also reads from INLET_<FLAG> (e.g. INLET_DATA_DIR) and from a
-YAML file given by --config; flags win over env, env over the file.
+/** The flags of `inlet serve`, one per setting of the config schema, and --config. */
+export function serveFlags(): Flags {
+  const flags: Record<string, Flag> = {};
+  for (const [key, p] of Object.entries(configSchema.properties) as [string, SchemaProperty][]) {
+    flags[flagName(key).slice(2)] = {
+      type: 'string',
+      value: placeholder(key, p),
+      description: `${p.title ?? p.description ?? key}; env ${envName(key)}`,
+      ...(p.default !== undefined ? { default: String(p.default) } : {}),
+    };
+  }
+  flags.config = { type: 'string', value: 'FILE', description: 'a YAML file of these settings (camelCase keys: dataDir, port, …); flags win over env, env over the file; env INLET_CONFIG' };
+  return flags;
+}
 
-Flags:
-  --port N               TCP port (default 8080; 0 picks a free one)
-  --host ADDR            address to listen on (default 127.0.0.1)
-  --data-dir DIR         local spools and journal specs (default ./data)
-  --store URL            fragment store, file:///… or s3://bucket/prefix/?endpoint=… (default file://<data-dir>/lake/)
-  --fragment-length SIZE default fragment length of new journals (default 128MiB)
-  --flush-interval DUR   default flush interval of new journals (default 1h)
-  --compression CODEC    gzip, zstd or none (default gzip)
-  --max-append-size SIZE largest append accepted (default 64MiB; larger gets 413)
-  --max-read-size SIZE   bytes per catch-up response (default 4MiB)
-  --long-poll-timeout DUR how long live reads wait before answering 204 (default 20s)
-  --catalog FILE         a *.flow.yaml catalog: POST /ingest writes its collections
-  --log-level LEVEL      fatal, error, warn, info, debug, trace or silent (default info)
-  --config FILE          YAML file of the settings above (camelCase keys: dataDir, port, …)
-`;
+interface SchemaProperty {
+  type?: string;
+  enum?: readonly string[];
+  pattern?: string;
+  default?: unknown;
+  title?: string;
+  description?: string;
+}
 
-/** `inlet serve`: runs until SIGTERM or SIGINT, then drains in-flight appends and exits 0. */
+function placeholder(key: string, p: SchemaProperty): string {
+  if (p.enum) return p.enum.join('|');
+  if (p.type === 'integer') return 'N';
+  if (p.pattern === SIZE.pattern) return 'SIZE';
+  if (p.pattern === DURATION.pattern) return 'DURATION';
+  return key.replace(/^.*(?=[A-Z])/, '').toUpperCase();
+}
+
+/**
+ * `inlet serve`: runs until SIGTERM or SIGINT, then drains in-flight appends and exits 0.
+ * A start-up failure (data dir locked or unwritable, port busy, bad catalog, unusable store)
+ * throws an InletError whose message names what is wrong and what to do.
+ */
 export async function serve(
-  args: string[],
+  args: Parsed,
   announce?: (running: RunningBroker, config: BrokerConfig, served: ServedCollections | undefined) => void,
 ): Promise<void> {
-  const options = Object.fromEntries(
-    [...Object.keys(configSchema.properties), 'config'].map((k) => [k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), { type: 'string' as const }]),
-  );
-  const { values } = parse(args, options, false);
-  const flags = Object.fromEntries(Object.entries(values).map(([k, v]) => [k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()), v]));
+  const flags = Object.fromEntries(Object.entries(args.values).filter(([k]) => k !== 'help').map(([k, v]) => [k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()), v]));
+  warnUnknownEnv();
   const config = loadConfig(flags);
   const log = createLogger(config.logLevel);
+  let running: RunningBroker;
   let served: ServedCollections | undefined;
-  const running = await startBroker(config, log, async (app, broker) => {
-    if (config.catalog) served = await openCollections(config.catalog, config.dataDir, broker.writer, log);
-    await app.register(collectionsPlugin, { broker: broker.writer, served });
-  });
+  try {
+    running = await startBroker(config, log, async (app, broker) => {
+      if (config.catalog) served = await openCollections(config.catalog, config.dataDir, broker.writer, log);
+      await app.register(collectionsPlugin, { broker: broker.writer, served });
+    });
+  } catch (err) {
+    throw startupError(err, config);
+  }
   log.info({ url: running.url, dataDir: config.dataDir, store: config.store }, 'broker started');
   announce?.(running, config, served);
   // One plain line on stdout, for scripts and tests that start a broker on port 0.
@@ -67,4 +89,35 @@ export async function serve(
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+}
+
+/** Warns once per INLET_* variable no setting reads, naming the closest one that does. */
+function warnUnknownEnv(): void {
+  const known = [...Object.keys(configSchema.properties).map(envName), ...OTHER_ENV];
+  for (const name of Object.keys(process.env)) {
+    if (!name.startsWith('INLET_') || known.includes(name)) continue;
+    process.stderr.write(`inlet: warning: ${name} is not a setting, ignored${suggest(name, known)}\n`);
+  }
+}
+
+/** Rephrases an error of the broker's start as one line saying what to do. */
+function startupError(err: unknown, config: BrokerConfig): unknown {
+  if (err instanceof InletError) return err;
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number; path?: string };
+  const why = (text: string) => new InletError('IO_ERROR', text, { cause: err });
+  switch (e.code) {
+    case 'EADDRINUSE':
+      return why(`port ${config.port} on ${config.host} is in use by another process; stop it or pick another --port`);
+    case 'EADDRNOTAVAIL':
+      return why(`cannot listen on ${config.host}: no such local address; give --host an address of this machine`);
+    case 'EACCES':
+    case 'EPERM':
+    case 'EROFS':
+      if (e.syscall === 'listen') return why(`not allowed to listen on port ${config.port}; pick a port above 1023`);
+      return why(`cannot write ${e.path ?? config.dataDir} (${e.code}); give --data-dir a directory this user can write`);
+    case 'ENOSPC':
+      return why(`the disk of ${config.dataDir} is full; free space or give another --data-dir`);
+    default:
+      return err;
+  }
 }

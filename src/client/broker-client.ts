@@ -72,6 +72,13 @@ export class BrokerClient {
     };
   }
 
+  /** Deletes a journal (DELETE on its stream). */
+  async deleteJournal(journal: string): Promise<void> {
+    const res = await this.send('DELETE', this.streamUrl(journal));
+    const text = await res.body.text();
+    if (res.statusCode >= 300) throw errorOf(res.statusCode, text);
+  }
+
   /** Appends one batch atomically; resolves with its `[begin, end)`. */
   async append(journal: string, data: Buffer, contentType: string): Promise<{ begin: number; end: number }> {
     const res = await this.send('POST', this.streamUrl(journal), data, contentType);

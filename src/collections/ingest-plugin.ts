@@ -65,7 +65,9 @@ export async function collectionsPlugin(app: FastifyInstance, opts: { broker: Br
     try {
       body = JSON.parse(raw);
     } catch (err) {
-      throw new InletError('BAD_REQUEST', `the body is not valid JSON: ${(err as Error).message}`);
+      // NDJSON is the likeliest mistake (it is what `inlet ingest` reads): say what the route wants instead.
+      const ndjson = raw.trim().includes('\n') ? ' (it looks like NDJSON: send documents as one JSON object, or pipe NDJSON to inlet ingest COLLECTION)' : '';
+      throw new InletError('BAD_REQUEST', `the body is not valid JSON: ${(err as Error).message}; /ingest takes one JSON object {"<collection>": [documents…]}${ndjson}`);
     }
     return served.ingester.ingest(body, producerOf(req.headers));
   });

@@ -71,7 +71,8 @@ export function runCli(args: string[], opts: { input?: string | Buffer; env?: No
     let stderr = '';
     proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
     proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    proc.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    // 'close', not 'exit': the process may exit before its stdout and stderr are read.
+    proc.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
     proc.stdin.end(opts.input ?? '');
   });
 }
