@@ -203,13 +203,13 @@ test('a closed partition journal refuses its documents without blocking other pa
   t.deepEqual((await collection(b)).map((d) => d.id), [1, 2]);
 });
 
-test('inlet ingest refuses to reuse a producer of an earlier run rather than report documents it did not write', async (t) => {
+test('inlet ingest refuses to resume a producer of an earlier run over other input rather than report documents it did not write', async (t) => {
   const b = await withBroker(t);
-  const input = JSON.stringify({ id: 1, region: 'us', rush: false, shard: 0 }) + '\n';
-  t.is((await runCli(['ingest', 'acme/orders', '--broker', b.url, '--producer', 'loader'], { input })).code, 0);
-  const again = await runCli(['ingest', 'acme/orders', '--broker', b.url, '--producer', 'loader'], { input: input.replace('"id":1', '"id":2') });
+  const doc = (id: number) => JSON.stringify({ id, region: 'us', rush: false, shard: 0 }) + '\n';
+  t.is((await runCli(['ingest', 'acme/orders', '--broker', b.url, '--producer', 'loader'], { input: doc(1) })).code, 0);
+  const again = await runCli(['ingest', 'acme/orders', '--broker', b.url, '--producer', 'loader'], { input: doc(2) + doc(3) });
   t.is(again.code, 1);
-  t.regex(again.stderr, /producer loader already committed transaction 1 in an earlier run/);
+  t.regex(again.stderr, /producer loader committed transaction 1 in an earlier run with 1 documents, this input's has 2/);
   t.deepEqual((await collection(b)).map((d) => d.id), [1]);
 });
 

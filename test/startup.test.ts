@@ -78,7 +78,7 @@ test('an unusable data dir or catalog is one line naming it, with the stack only
     const debug = await runCli(['serve', '--port', '0', '--data-dir', join(file, 'data'), '--log-level', 'debug']);
     t.regex(debug.stderr, /\n\s+at /);
 
-    const catalog = await runCli(['serve', '--port', '0', '--data-dir', join(dir, 'd'), '--catalog', join(dir, 'missing.flow.yaml')]);
+    const catalog = await runCli(['serve', '--port', '0', '--data-dir', join(dir, 'd'), '--log-level', 'warn', '--catalog', join(dir, 'missing.flow.yaml')]);
     t.is(catalog.code, 2, catalog.stderr);
     t.is(catalog.stderr.trim().split('\n').length, 1, catalog.stderr);
     t.regex(catalog.stderr, /^inlet: cannot read catalog .*missing\.flow\.yaml/);

@@ -59,7 +59,10 @@ export async function ingest({ values, positionals }: Parsed): Promise<void> {
         onRetry: (err, _, delay) => process.stderr.write(`inlet: ${(err as Error).message}; retrying in ${delay} ms\n`),
       });
       // A duplicate answer to a first attempt: an earlier run of this producer committed this transaction.
-      if (result.duplicate && attempt === 1) committedEarlier = seq;
+      if (result.duplicate && attempt === 1) {
+        if (result.received !== docs.length) throw otherInput(producer, seq, result.received, docs.length);
+        committedEarlier = seq;
+      }
       else {
         stored += result.stored;
         for (const [j, end] of Object.entries(result.journals)) journals.set(j, end);
@@ -111,4 +114,12 @@ export async function ingest({ values, positionals }: Parsed): Promise<void> {
     `ingested ${progress.docs} documents (${stored} after combining by key) in ${seq} transactions into ${journals.size} journals${resumed}; ${progress.describe()}\n`,
   );
   for (const [j, end] of [...journals].sort()) process.stderr.write(`  ${j}\t${end}\n`);
+}
+
+/** A rerun of a named load whose input is not what the earlier run sent: resuming would skip documents never written. */
+function otherInput(producer: string, seq: number, committed: number, now: number): InletError {
+  return new InletError(
+    'SEQUENCE_CONFLICT',
+    `producer ${producer} committed transaction ${seq} in an earlier run with ${committed} documents, this input's has ${now}: resume with the same input and --batch, or give this load a new --producer`,
+  );
 }
