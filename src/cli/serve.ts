@@ -40,7 +40,7 @@ export async function serve(
   let served: ServedCollections | undefined;
   const running = await startBroker(config, log, async (app, broker) => {
     if (config.catalog) served = await openCollections(config.catalog, config.dataDir, broker.writer, log);
-    await app.register(collectionsPlugin, { broker: broker.writer, served });
+    await app.register(collectionsPlugin, { broker: broker.writer, served, limits: { maxBodySize: config.maxIngestSize, maxDepth: config.maxJsonDepth } });
   });
   log.info({ url: running.url, dataDir: config.dataDir, store: config.store }, 'broker started');
   announce?.(running, config, served);
