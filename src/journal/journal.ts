@@ -68,6 +68,8 @@ export class Journal {
     private base: number,
     private readonly observer: JournalObserver | undefined,
     private readonly files: OpenFiles,
+    /** Bytes recovery cut from the newest spool: an append in flight at a crash, never acknowledged. */
+    readonly unacknowledgedCut?: { readonly begin: number; readonly end: number },
   ) {}
 
   /**
@@ -122,13 +124,8 @@ export class Journal {
       spools.pop();
       await last.remove();
     }
-    const journal = new Journal(spec, dir, spools, begin, observer, files);
-    journal.unacknowledgedCut = cut;
-    return journal;
+    return new Journal(spec, dir, spools, begin, observer, files, cut);
   }
-
-  /** Bytes recovery cut from the newest spool: an append in flight at a crash, never acknowledged. */
-  unacknowledgedCut: { begin: number; end: number } | undefined;
 
   get name(): string {
     return this.spec.name;
