@@ -46,11 +46,19 @@ export class Broker {
       onCommit: (...args) => metrics.onCommit(...args),
       onSeal: (journal, spool) => lake.onSeal(journal, spool),
     };
-    const registry = (holder.registry = await JournalRegistry.load(config.dataDir, journalDefaults(config), observer));
-    registry.onChange = (name, record) => lake.mirrorRecord(name, record);
-    await lake.start(registry);
+    let registry: JournalRegistry;
+    try {
+      registry = holder.registry = await JournalRegistry.load(config.dataDir, journalDefaults(config), observer, { maxOpenSpools: config.maxOpenSpools });
+      logRecovery(registry, log);
+      registry.onChange = (name, record) => lake.mirrorRecord(name, record);
+      await lake.start(registry);
+    } catch (err) {
+      // The lake's compression workers would keep a failed start's process alive forever.
+      await lake.close(0).catch(() => undefined);
+      throw err;
+    }
     const broker = new Broker(config, registry, new StreamService(registry, lake), metrics, lake, log);
-    log.info({ journals: registry.list().length, dataDir: config.dataDir, store: config.store }, 'journals recovered');
+    log.info({ journals: registry.list().length, failed: registry.failures.size, dataDir: config.dataDir, store: config.store }, 'journals recovered');
     return broker;
   }
 
@@ -118,6 +126,20 @@ export class Broker {
         `the fragment store is not keeping up: ${backlog} bytes wait to upload, over the local disk budget of ${this.config.diskBudget} (--disk-budget); retry later`,
       );
     }
+  }
+}
+
+/**
+ * Says what recovery could not keep, journal by journal and range by range, and which bytes it
+ * cut as never acknowledged: a restart after damage must never pass for a clean one.
+ */
+function logRecovery(registry: JournalRegistry, log: Logger): void {
+  for (const [journal, err] of registry.failures) {
+    log.error({ journal, ...err.details }, err.message);
+  }
+  for (const j of registry.list()) {
+    const cut = j.unacknowledgedCut;
+    if (cut) log.warn({ journal: j.name, begin: cut.begin, end: cut.end }, `journal ${j.name}: cut offsets [${cut.begin}, ${cut.end}), an append in flight at the crash that was never acknowledged`);
   }
 }
 

@@ -33,6 +33,12 @@ export const configSchema = {
     longPollTimeout: { ...DURATION, default: '20s', title: 'how long live reads wait before answering 204' },
     diskBudget: { ...SIZE, default: '8GiB', title: 'bytes of spools waiting for the store before appends get 503' },
     shutdownGrace: { ...DURATION, default: '15s', title: 'how long a stopping broker waits for uploads' },
+    requestTimeout: { ...DURATION, default: '60s', title: 'how long a client may take to send a whole request, headers and body (408 past it)' },
+    maxConnections: { type: 'integer', minimum: 1, default: 4096, title: 'open client connections; more are refused' },
+    appendBudget: { ...SIZE, default: '512MiB', title: 'request bytes received and not yet answered, all requests together; past it new ones get 503 with Retry-After' },
+    maxOpenSpools: { type: 'integer', minimum: 1, default: 256, title: 'spools whose files stay open; idle ones past it close and reopen on use' },
+    maxIngestSize: { ...SIZE, default: '8MiB', title: 'largest POST /ingest body (413 past it)' },
+    maxJsonDepth: { type: 'integer', minimum: 1, default: 64, title: 'deepest nesting of objects and arrays in a POST /ingest body (400 past it)' },
     catalog: { type: 'string', minLength: 1, description: 'a *.flow.yaml catalog whose collections POST /ingest serves' },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', title: 'log verbosity; debug also prints stack traces of start-up failures' },
   },
@@ -54,6 +60,12 @@ export interface BrokerConfig {
   readonly diskBudget: number;
   readonly shutdownGraceMs: number;
   readonly logLevel: string;
+  readonly requestTimeoutMs: number;
+  readonly maxConnections: number;
+  readonly appendBudget: number;
+  readonly maxOpenSpools: number;
+  readonly maxIngestSize: number;
+  readonly maxJsonDepth: number;
   /** A catalog file (absolute path) whose collections the broker ingests into. */
   readonly catalog?: string;
 }
@@ -117,6 +129,12 @@ export function loadConfig(flags: Raw, env: NodeJS.ProcessEnv = process.env): Br
     diskBudget: parseSize(merged.diskBudget as string)!,
     shutdownGraceMs: parseDuration(merged.shutdownGrace as string)!,
     logLevel: merged.logLevel as string,
+    requestTimeoutMs: parseDuration(merged.requestTimeout as string)!,
+    maxConnections: merged.maxConnections as number,
+    appendBudget: parseSize(merged.appendBudget as string)!,
+    maxOpenSpools: merged.maxOpenSpools as number,
+    maxIngestSize: parseSize(merged.maxIngestSize as string)!,
+    maxJsonDepth: merged.maxJsonDepth as number,
     ...(merged.catalog ? { catalog: resolve(merged.catalog as string) } : {}),
   });
 }

@@ -1,4 +1,5 @@
 import { InletError } from '../errors.js';
+import { checkJsonDepth } from '../protocol/json-depth.js';
 import { isLineOriented, mediaType, type JournalSpec } from '../journal/spec.js';
 
 /**
@@ -33,10 +34,14 @@ function encodeJsonMessages(body: Buffer, allowEmptyArray: boolean): Buffer {
     if (allowEmptyArray) return Buffer.alloc(0);
     throw new InletError('EMPTY_APPEND', 'an empty JSON array appends nothing');
   }
+  checkJsonDepth(value, MAX_MESSAGE_DEPTH, 'a JSON message');
   let out = '';
   for (const m of messages) out += JSON.stringify(m) + '\n';
   return Buffer.from(out, 'utf8');
 }
+
+// Deep enough for any real message; JSON.stringify overflows the stack near 10,000.
+const MAX_MESSAGE_DEPTH = 1000;
 
 /** Checks that every line parses as JSON; the error names the first bad line (1-based). */
 function checkJsonLines(journal: string, body: Buffer): void {

@@ -79,7 +79,7 @@ export class Lake {
     for (const obj of records) {
       if (!obj.key.endsWith('.json')) continue;
       const name = obj.key.slice(RECORDS_PREFIX.length, -'.json'.length);
-      if (registry.get(name)) continue;
+      if (registry.get(name) || registry.failures.has(name)) continue;
       const chunks: Buffer[] = [];
       for await (const c of await store.open(obj.key)) chunks.push(c as Buffer);
       const record = JSON.parse(Buffer.concat(chunks).toString('utf8')) as JournalRecord;
@@ -126,7 +126,7 @@ export class Lake {
   /** Fragments of exactly this journal in one store (not of journals named below it). */
   async listFragments(name: string, storeUrl: string): Promise<Fragment[]> {
     const store = openStore(storeUrl);
-    const nested = this.registry.list().filter((j) => j.name.startsWith(`${name}/`)).map((j) => `${j.name}/`);
+    const nested = this.registry.below(name).map((j) => `${j.name}/`);
     const out: Fragment[] = [];
     for (const obj of await store.list(`${name}/`)) {
       if (nested.some((n) => obj.key.startsWith(n))) continue;

@@ -4,6 +4,7 @@ import { InletError } from '../errors.js';
 import { formatOffset } from '../protocol/offsets.js';
 import { Health } from '../protocol/journals.js';
 import type { Broker } from './broker.js';
+import { limitRequests, timeoutOptions } from './request-limits.js';
 import { fragmentRoutes } from './routes/fragments.js';
 import { journalRoutes } from './routes/journals.js';
 import { streamRoutes } from './routes/stream.js';
@@ -29,8 +30,11 @@ export function buildServer(broker: Broker, log: Logger): FastifyInstance {
     exposeHeadRoutes: false,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    ...timeoutOptions(broker.config),
     routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 1024 },
   });
+
+  limitRequests(app, broker.config);
 
   // Bodies arrive whole as Buffers, whatever their type: appends are bytes, never parsed here.
   app.removeAllContentTypeParsers();
@@ -56,7 +60,7 @@ export function buildServer(broker: Broker, log: Logger): FastifyInstance {
   );
 
   app.setErrorHandler((err: FastifyError | InletError, req, reply) => {
-    const e = toInletError(err);
+    const e = toInletError(err, req.routeOptions.bodyLimit ?? broker.config.maxAppendSize, req.url.startsWith('/ingest') ? '--max-ingest-size' : '--max-append-size');
     if (e.status >= 500) req.log.error({ err, url: req.url }, e.message);
     if (req.method === 'POST') broker.metrics.appendErrors.inc({ code: e.code });
     const d = e.details ?? {};
@@ -65,7 +69,7 @@ export function buildServer(broker: Broker, log: Logger): FastifyInstance {
     if (typeof d.currentEpoch === 'number') reply.header('producer-epoch', String(d.currentEpoch));
     if (typeof d.expectedSeq === 'number') reply.header('producer-expected-seq', String(d.expectedSeq));
     if (typeof d.receivedSeq === 'number') reply.header('producer-received-seq', String(d.receivedSeq));
-    if (e.code === 'SHUTTING_DOWN' || e.code === 'STORAGE_FULL') reply.header('retry-after', '1');
+    if (e.code === 'SHUTTING_DOWN' || e.code === 'STORAGE_FULL' || e.code === 'OVERLOADED') reply.header('retry-after', '1');
     return reply.code(e.status).type('application/json').send(JSON.stringify(e.toJSON()));
   });
   app.setNotFoundHandler((req, reply) => {
@@ -73,7 +77,11 @@ export function buildServer(broker: Broker, log: Logger): FastifyInstance {
     return reply.code(404).type('application/json').send(JSON.stringify(e.toJSON()));
   });
 
-  app.get('/healthz', { schema: { response: { 200: Health } } }, async (): Promise<Health> => ({ status: 'ok', journals: broker.registry.list().length }));
+  app.get('/healthz', { schema: { response: { 200: Health } } }, async (): Promise<Health> => ({
+    status: 'ok',
+    journals: broker.registry.list().length,
+    failedJournals: [...broker.registry.failures.keys()],
+  }));
   app.get('/metrics', async (_req, reply) => {
     reply.type(broker.metrics.registry.contentType);
     return broker.metrics.registry.metrics();
@@ -84,12 +92,12 @@ export function buildServer(broker: Broker, log: Logger): FastifyInstance {
   return app;
 }
 
-/** Fastify's own errors (body too large, bad content) become InletErrors with stable codes. */
-function toInletError(err: FastifyError | InletError): InletError {
+/** Fastify's own errors (body too large, bad content) become InletErrors with stable codes; a 413 names the route's limit and its flag. */
+function toInletError(err: FastifyError | InletError, bodyLimit: number, limitFlag: string): InletError {
   if (err instanceof InletError) return err;
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new InletError('PAYLOAD_TOO_LARGE', `request body exceeds the broker's limit of ${err.message.match(/\d+/)?.[0] ?? '?'} bytes (--max-append-size)`);
+      return new InletError('PAYLOAD_TOO_LARGE', `request body exceeds the broker's limit of ${bodyLimit} bytes (${limitFlag})`);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':

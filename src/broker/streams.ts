@@ -62,7 +62,7 @@ export class StreamService {
    */
   visible(name: string, touch = true): Journal {
     const j = this.registry.get(name);
-    if (!j) throw notFoundError(name);
+    if (!j) throw this.registry.failures.get(name) ?? notFoundError(name);
     const st = this.registry.state(name);
     if (!st.softDeleted && this.expired(name, st)) {
       void this.expire(name);

@@ -59,7 +59,7 @@ export async function serve(
   try {
     running = await startBroker(config, log, async (app, broker) => {
       if (config.catalog) served = await openCollections(config.catalog, config.dataDir, broker.writer, log);
-      await app.register(collectionsPlugin, { broker: broker.writer, served });
+      await app.register(collectionsPlugin, { broker: broker.writer, served, limits: { maxBodySize: config.maxIngestSize, maxDepth: config.maxJsonDepth } });
     });
   } catch (err) {
     throw startupError(err, config);

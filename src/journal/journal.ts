@@ -1,8 +1,11 @@
+import { readdirSync } from 'node:fs';
 import { mkdir, readdir, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InletError } from '../errors.js';
 import { signal, type Signal } from './deferred.js';
+import { FAILED_FILE, journalFailed, readFailure, recordFailure } from './failure.js';
 import { fsyncDir } from './fsutil.js';
+import { UNCAPPED, type OpenFiles } from './open-files.js';
 import { parseSpoolFileName, Spool } from './spool.js';
 import type { JournalSpec } from './spec.js';
 
@@ -63,24 +66,56 @@ export class Journal {
     private readonly spools: Spool[],
     /** Where the journal's bytes begin when no spool holds them (persisted history, or a fork point). */
     private base: number,
-    private readonly observer?: JournalObserver,
+    private readonly observer: JournalObserver | undefined,
+    private readonly files: OpenFiles,
+    /** Bytes recovery cut from the newest spool: an append in flight at a crash, never acknowledged. */
+    readonly unacknowledgedCut?: { readonly begin: number; readonly end: number },
   ) {}
 
-  /** Opens (recovering after a crash) or creates the journal's spools in `dir`. */
-  static async open(spec: JournalSpec, dir: string, observer?: JournalObserver, begin = 0): Promise<Journal> {
-    await mkdir(dir, { recursive: true });
-    const begins = (await readdir(dir))
+  /**
+   * Opens (recovering after a crash) or creates the journal's spools in `dir`.
+   * Throws JOURNAL_FAILED, recorded durably in `dir`, when a spool is damaged (it is moved
+   * aside whole) or the spools leave a gap; the error names the offsets that are not served.
+   * Other errors while recovering also throw JOURNAL_FAILED, without recording it.
+   */
+  static async open(spec: JournalSpec, dir: string, observer?: JournalObserver, begin = 0, files: OpenFiles = UNCAPPED()): Promise<Journal> {
+    // Synchronous, as spool recovery is: see Spool.recover.
+    let entries: string[];
+    try {
+      entries = readdirSync(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await mkdir(dir, { recursive: true });
+      entries = [];
+    }
+    const prior = entries.includes(FAILED_FILE) ? await readFailure(dir) : undefined;
+    if (prior) throw prior;
+    const begins = entries
       .map(parseSpoolFileName)
       .filter((b): b is number => b !== null)
       .sort((a, b) => a - b);
     const spools: Spool[] = [];
-    for (const b of begins) {
-      const spool = await Spool.recover(dir, b);
-      const prev = spools.at(-1);
-      if (prev && spool.begin !== prev.end) {
-        throw new InletError('IO_ERROR', `journal ${spec.name}: spool at ${spool.begin} does not follow ${prev.end}`);
+    let cut: { begin: number; end: number } | undefined;
+    try {
+      for (const b of begins) {
+        const prev = spools.at(-1);
+        if (prev && b !== prev.end) {
+          throw new InletError('JOURNAL_FAILED', `offsets [${prev.end}, ${b}) are missing: no spool holds them (the spool at ${b} does not follow the one ending at ${prev.end})`, {
+            details: { verifiedEnd: prev.end, claimedEnd: b },
+          });
+        }
+        const recovered = await Spool.recover(dir, b, files);
+        spools.push(recovered.spool);
+        if (recovered.cut > 0) cut = { begin: recovered.spool.end, end: recovered.spool.end + recovered.cut };
       }
-      spools.push(spool);
+    } catch (err) {
+      await Promise.all(spools.map((s) => s.close()));
+      // Damage is recorded so it outlives a restart; any other error (a permission, a
+      // transient EMFILE) fails the journal for this run only.
+      if (!(err instanceof InletError && err.code === 'JOURNAL_FAILED')) throw journalFailed(spec.name, `its spools could not be opened: ${(err as Error).message}`);
+      const failed = journalFailed(spec.name, err.message, err.details);
+      await recordFailure(dir, failed);
+      throw failed;
     }
     // All but the newest spool were sealed before the restart; the newest takes appends again.
     for (const sp of spools.slice(0, -1)) sp.sealed = true;
@@ -89,7 +124,7 @@ export class Journal {
       spools.pop();
       await last.remove();
     }
-    return new Journal(spec, dir, spools, begin, observer);
+    return new Journal(spec, dir, spools, begin, observer, files, cut);
   }
 
   get name(): string {
@@ -260,7 +295,7 @@ export class Journal {
     if (current && (current.length === 0 || current.length + length <= this.spec.fragment.length)) return current;
     if (current) this.sealSpool(current);
     // Spools are created by their first append, so an idle journal holds no empty files.
-    const next = await Spool.create(this.dir, this.head);
+    const next = await Spool.create(this.dir, this.head, this.files);
     this.spools.push(next);
     return next;
   }

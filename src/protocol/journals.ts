@@ -30,5 +30,6 @@ export const ApplyResults = Type.Object({
 export type ApplyResults = Static<typeof ApplyResults>;
 
 /** `GET /healthz`. */
-export const Health = Type.Object({ status: Type.Literal('ok'), journals: Type.Number() });
+/** `failedJournals`: journals that failed recovery and answer JOURNAL_FAILED (see the broker's log for what was damaged). */
+export const Health = Type.Object({ status: Type.Literal('ok'), journals: Type.Number(), failedJournals: Type.Array(Type.String()) });
 export type Health = Static<typeof Health>;

@@ -19,7 +19,7 @@ import type { Broker } from '../broker.js';
  *   `{ journals: [{ journal, persistedThrough }] }`.
  */
 export function fragmentRoutes(app: FastifyInstance, broker: Broker): void {
-  const pick = (q: Record<string, string | undefined>): Journal[] => {
+  const pick = (q: Record<string, string | undefined>): readonly Journal[] => {
     if (q.journal) return [broker.registry.require(q.journal)];
     if (q.selector !== undefined) return broker.registry.list(Selector.parse(q.selector));
     throw new InletError('BAD_REQUEST', 'give journal=<name> or selector=<labels>');

@@ -1,0 +1,136 @@
+import test, { type ExecutionContext } from 'ava';
+import { copyFile, open, readdir, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { appendTo, createJournal, readAll, startBroker, streamUrl, tempDir, type TestBroker } from '../helpers/broker.js';
+
+/** Five appends of 10 bytes each: batch i holds offsets [10i, 10i + 10). */
+const BATCHES = ['batch-0000', 'batch-0001', 'batch-0002', 'batch-0003', 'batch-0004'];
+const SPOOL = '@0000000000000000.spool';
+
+/** A data dir whose broker took `damaged/j` (five appends) and `damaged/ok` (one), then was SIGKILLed. */
+async function crashed(t: ExecutionContext): Promise<{ dataDir: string; dir: string }> {
+  const dataDir = await tempDir();
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }));
+  const b = await startBroker({ dataDir });
+  await createJournal(b.url, 'damaged/j');
+  await createJournal(b.url, 'damaged/ok');
+  for (const batch of BATCHES) t.is((await appendTo(b.url, 'damaged/j', batch)).status, 204);
+  t.is((await appendTo(b.url, 'damaged/ok', 'intact')).status, 204);
+  await b.stop('SIGKILL');
+  return { dataDir, dir: join(dataDir, 'journals/damaged/j') };
+}
+
+async function restart(t: ExecutionContext, dataDir: string): Promise<TestBroker> {
+  const b = await startBroker({ dataDir });
+  t.teardown(() => b.stop('SIGKILL').then(() => undefined));
+  return b;
+}
+
+async function flipByte(path: string, at: number): Promise<void> {
+  const fh = await open(path, 'r+');
+  const one = Buffer.alloc(1);
+  await fh.read(one, 0, 1, at);
+  one[0] ^= 0x20;
+  await fh.write(one, 0, 1, at);
+  await fh.close();
+}
+
+/** Checks that reads, appends and HEAD of the journal answer 503 JOURNAL_FAILED naming `reason`; returns the message. */
+async function assertFailed(t: ExecutionContext, b: TestBroker, name: string, reason: RegExp): Promise<string> {
+  const read = await fetch(`${streamUrl(b.url, name)}?offset=-1`);
+  t.is(read.status, 503);
+  const { error } = (await read.json()) as { error: { code: string; message: string } };
+  t.is(error.code, 'JOURNAL_FAILED');
+  t.regex(error.message, reason);
+  t.is((await appendTo(b.url, name, 'more')).status, 503);
+  t.is((await fetch(streamUrl(b.url, name), { method: 'HEAD' })).status, 503);
+  // Creating it again must not wipe the files kept for the operator.
+  t.is((await createJournal(b.url, name)).status, 503);
+  return error.message;
+}
+
+async function assertOthersServe(t: ExecutionContext, b: TestBroker): Promise<void> {
+  t.is((await readAll(b.url, 'damaged/ok')).toString(), 'intact');
+  t.is((await appendTo(b.url, 'damaged/ok', '+more')).status, 204);
+  t.is((await fetch(`${b.url}/healthz`)).status, 200);
+}
+
+test.serial('a corrupt commit record in the middle no longer truncates what follows: the spool is kept whole and the journal fails naming the offsets', async (t) => {
+  const { dataDir, dir } = await crashed(t);
+  await flipByte(join(dir, `${SPOOL}.index`), 1 * 16 + 3); // record of batch 1
+  const b = await restart(t, dataDir);
+  const message = await assertFailed(t, b, 'damaged/j', /\[10, 30\) unverifiable \(the commit record before offset 30 is corrupt\)/);
+  t.regex(message, /offsets \[10, 50\) are not served/);
+  await assertOthersServe(t, b);
+  // Nothing acknowledged was cut: the spool sits aside whole.
+  t.is((await stat(join(dir, `${SPOOL}.damaged`))).size, 50);
+  t.is((await stat(join(dir, `${SPOOL}.index.damaged`))).size, 80);
+  t.regex(b.logs(), /"journal":"damaged\/j".*\[10, 30\) unverifiable/);
+});
+
+test.serial('a missing commit index no longer empties the spool: every byte is kept and reported unverifiable', async (t) => {
+  const { dataDir, dir } = await crashed(t);
+  await unlink(join(dir, `${SPOOL}.index`));
+  const b = await restart(t, dataDir);
+  await assertFailed(t, b, 'damaged/j', /\[0, 50\) unverifiable \(the commit index is missing\)/);
+  await assertOthersServe(t, b);
+  t.is((await stat(join(dir, `${SPOOL}.damaged`))).size, 50);
+});
+
+test.serial('a flipped byte in the middle of the data is never served', async (t) => {
+  const { dataDir, dir } = await crashed(t);
+  await flipByte(join(dir, SPOOL), 25);
+  const b = await restart(t, dataDir);
+  await assertFailed(t, b, 'damaged/j', /\[20, 30\) corrupt \(bytes do not match their commit checksum\)/);
+  await assertOthersServe(t, b);
+});
+
+test.serial('a failed journal stays failed after another restart, and the write head never moves back', async (t) => {
+  const { dataDir, dir } = await crashed(t);
+  await flipByte(join(dir, SPOOL), 5);
+  const first = await restart(t, dataDir);
+  await assertFailed(t, first, 'damaged/j', /\[0, 10\) corrupt/);
+  await first.stop('SIGKILL');
+  const second = await restart(t, dataDir);
+  await assertFailed(t, second, 'damaged/j', /\[0, 10\) corrupt.*remove @failed\.json/);
+  t.true((await readdir(dir)).includes('@failed.json'));
+});
+
+test.serial('a torn unacknowledged tail is still cut, and the cut is logged with its offsets', async (t) => {
+  const { dataDir, dir } = await crashed(t);
+  await writeFile(join(dir, SPOOL), 'half an append', { flag: 'a' });
+  const b = await restart(t, dataDir);
+  t.is((await readAll(b.url, 'damaged/j')).toString(), BATCHES.join(''));
+  t.regex(b.logs(), /cut offsets \[50, 64\), an append in flight at the crash that was never acknowledged/);
+  const res = await appendTo(b.url, 'damaged/j', 'next');
+  t.is(res.headers.get('inlet-append-begin'), '50');
+});
+
+test.serial('a corrupt journal record fails that journal alone; the broker starts and serves the others', async (t) => {
+  const { dataDir, dir } = await crashed(t);
+  await writeFile(join(dir, '@journal.json'), '{"spec": {"na');
+  const b = await restart(t, dataDir);
+  await assertFailed(t, b, 'damaged/j', /record @journal\.json is unreadable/);
+  await assertOthersServe(t, b);
+  t.is((await stat(join(dir, SPOOL))).size, 50);
+});
+
+test.serial('a gap between spools fails that journal alone; the broker starts and serves the others', async (t) => {
+  const { dataDir, dir } = await crashed(t);
+  // A spool beginning at 0x100 cannot follow one that ends at 50.
+  await copyFile(join(dir, SPOOL), join(dir, '@0000000000000100.spool'));
+  await copyFile(join(dir, `${SPOOL}.index`), join(dir, '@0000000000000100.spool.index'));
+  const b = await restart(t, dataDir);
+  await assertFailed(t, b, 'damaged/j', /offsets \[50, 256\) are missing/);
+  await assertOthersServe(t, b);
+  t.is((await stat(join(dir, SPOOL))).size, 50);
+});
+
+test.serial('a start that fails exits with a clear error instead of hanging', async (t) => {
+  const dataDir = await tempDir();
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }));
+  // The journals folder is a file: nothing under it can be listed.
+  await writeFile(join(dataDir, 'journals'), 'not a folder');
+  const err = await t.throwsAsync(startBroker({ dataDir }));
+  t.regex(err!.message, /broker exited \(\d+\) before listening:[\s\S]*ENOTDIR/);
+});
