@@ -14,6 +14,7 @@ Flags:
   --host ADDR            address to listen on (default 127.0.0.1)
   --data-dir DIR         local spools and journal specs (default ./data)
   --store URL            fragment store, file:///… or s3://bucket/prefix/?endpoint=… (default file://<data-dir>/lake/)
+  --stores URL,URL       more stores journal specs may name (a spec may name only --store and these)
   --fragment-length SIZE default fragment length of new journals (default 128MiB)
   --flush-interval DUR   default flush interval of new journals (default 1h)
   --compression CODEC    gzip, zstd or none (default gzip)

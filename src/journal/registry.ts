@@ -4,7 +4,7 @@ import { KeyLock } from '../key-lock.js';
 import { writeFileAtomic } from './fsutil.js';
 import { Journal, notFound, removeOwnFiles, type JournalObserver } from './journal.js';
 import { Selector } from '../protocol/selectors.js';
-import { resolveSpec, sameSpec, type JournalSpec } from './spec.js';
+import { resolveSpec, sameSpec, type JournalSpec, type SpecDefaults } from './spec.js';
 import type { StreamState } from './stream-state.js';
 
 const RECORD_FILE = '@journal.json';
@@ -31,12 +31,12 @@ export class JournalRegistry {
 
   private constructor(
     readonly root: string,
-    readonly defaults: Omit<JournalSpec, 'name'>,
+    readonly defaults: SpecDefaults,
     private readonly observer?: JournalObserver,
   ) {}
 
   /** Opens every journal under `<dataDir>/journals`, recovering spools after a crash. */
-  static async load(dataDir: string, defaults: Omit<JournalSpec, 'name'>, observer?: JournalObserver): Promise<JournalRegistry> {
+  static async load(dataDir: string, defaults: SpecDefaults, observer?: JournalObserver): Promise<JournalRegistry> {
     const reg = new JournalRegistry(join(dataDir, 'journals'), defaults, observer);
     for (const dir of await findRecords(reg.root)) {
       const record = JSON.parse(await readFile(join(dir, RECORD_FILE), 'utf8')) as JournalRecord;
