@@ -3,20 +3,22 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { compressor, decompressor } from '../src/fragments/codecs.js';
 import { FragmentIndex, type Fragment } from '../src/fragments/fragment-index.js';
-import { fragmentKey, parseFragmentKey, renderPostfix } from '../src/fragments/naming.js';
+import { fragmentKey, parseFragmentKey } from '../src/fragments/naming.js';
+import { checkPostfixTemplate, DEFAULT_POSTFIX_TEMPLATE, postfixPattern, renderPostfix, templateKeys } from '../src/fragments/postfix.js';
 import { appendTo, cleanup, readAll, runCli, startBroker } from './helpers/broker.js';
 
 const SHA = 'a'.repeat(40);
+const DEFAULT = [postfixPattern(DEFAULT_POSTFIX_TEMPLATE)];
 
 test('fragment names carry journal, offsets, SHA-1 and codec, sort by offset, and parse back', (t) => {
   const name = { journal: 'shipments/carrier=UPS/pivot=00', postfix: 'utc_date=2020-11-22/utc_hour=16', begin: 0x1f00, end: 0x2a00, sha1: SHA, codec: 'gzip' as const };
   const key = fragmentKey(name);
   t.is(key, `shipments/carrier=UPS/pivot=00/utc_date=2020-11-22/utc_hour=16/0000000000001f00-0000000000002a00-${SHA}.gz`);
-  t.deepEqual(parseFragmentKey(key, name.journal), name);
-  t.is(parseFragmentKey(key.replace('.gz', '.zst'), name.journal)?.codec, 'zstd');
-  t.is(parseFragmentKey(key.replace('.gz', '.raw'), name.journal)?.codec, 'none');
-  t.is(parseFragmentKey(key, 'shipments/carrier=FedEx/pivot=00'), null);
-  t.is(parseFragmentKey(`${name.journal}/notes.txt`, name.journal), null);
+  t.deepEqual(parseFragmentKey(key, name.journal, DEFAULT), name);
+  t.is(parseFragmentKey(key.replace('.gz', '.zst'), name.journal, DEFAULT)?.codec, 'zstd');
+  t.is(parseFragmentKey(key.replace('.gz', '.raw'), name.journal, DEFAULT)?.codec, 'none');
+  t.is(parseFragmentKey(key, 'shipments/carrier=FedEx/pivot=00', DEFAULT), null);
+  t.is(parseFragmentKey(`${name.journal}/notes.txt`, name.journal, DEFAULT), null);
   const keys = [0x10, 0x2, 0x100].map((b) => fragmentKey({ ...name, begin: b, end: b + 1 }));
   t.deepEqual([...keys].sort(), [keys[1], keys[0], keys[2]]);
 });
@@ -25,6 +27,30 @@ test('path postfixes render the first append time in UTC', (t) => {
   const at = new Date(Date.UTC(2020, 10, 22, 16, 5));
   t.is(renderPostfix('utc_date=%Y-%m-%d/utc_hour=%H', at), 'utc_date=2020-11-22/utc_hour=16');
   t.is(renderPostfix('y=%Y/m=%m/min=%M/%%', at), 'y=2020/m=11/min=05/%');
+});
+
+test('a journal owns only keys shaped <journal>/<its postfix>/<fragment file> (regression: j/utc_date=… hid and deleted j\'s fragments)', (t) => {
+  const file = `0000000000000000-0000000000000010-${SHA}.gz`;
+  t.truthy(parseFragmentKey(`j/utc_date=2026-11-28/utc_hour=01/${file}`, 'j', DEFAULT));
+  t.truthy(parseFragmentKey(`j/${file}`, 'j', DEFAULT));
+  // A child journal's fragments, whatever its postfix, are not j's.
+  t.is(parseFragmentKey(`j/x/utc_date=2026-11-28/utc_hour=01/${file}`, 'j', DEFAULT), null);
+  t.is(parseFragmentKey(`j/x/${file}`, 'j', DEFAULT), null);
+  t.is(parseFragmentKey(`j/utc_date=2026-11-28/utc_hour=01/x/${file}`, 'j', DEFAULT), null);
+  t.deepEqual(templateKeys(DEFAULT_POSTFIX_TEMPLATE), ['utc_date', 'utc_hour']);
+  t.true(postfixPattern('y=%Y/%%/m=%m').test('y=2026/%/m=11'));
+  t.false(postfixPattern('y=%Y').test('y=26'));
+});
+
+test('postfix templates that leave the journal folder are refused, and so are such rendered postfixes', (t) => {
+  for (const bad of ['../../x', 'a/../b', 'a//b', './a', '%Y/..', 'a/%q']) {
+    const err = t.throws(() => checkPostfixTemplate(bad));
+    t.is((err as { code?: string }).code, 'INVALID_SPEC', bad);
+  }
+  checkPostfixTemplate('');
+  checkPostfixTemplate('y=%Y/m=%m');
+  const err = t.throws(() => fragmentKey({ journal: 'j', postfix: 'a/../../b', begin: 0, end: 1, sha1: SHA, codec: 'gzip' }));
+  t.is((err as { code?: string }).code, 'INVALID_SPEC');
 });
 
 test('the fragment index picks covering fragments and reports gaps', (t) => {

@@ -28,7 +28,7 @@ async function appendSeq(url: string, from: number, to: number, name = JOURNAL):
  * a wiped data dir over the same store, then a reader from offset 0 while 100k more are appended:
  * all 200k, in order, each exactly once.
  */
-async function historyThenLive(t: import('ava').ExecutionContext, storeArgs: string[], env: NodeJS.ProcessEnv, direct: 'auto' | 'never') {
+async function historyThenLive(t: import('ava').ExecutionContext, storeArgs: string[], env: NodeJS.ProcessEnv, direct: 'auto' | 'never', stores: string[]) {
   const dir = await tempDir();
   const args = [...storeArgs, '--fragment-length', '256KiB'];
   let b2: TestBroker | undefined;
@@ -38,7 +38,7 @@ async function historyThenLive(t: import('ava').ExecutionContext, storeArgs: str
     await appendSeq(b1.url, 0, 100_000);
     t.is(await b1.stop('SIGTERM'), 0);
     b2 = await startBroker({ dataDir: join(dir, 'd2'), args, env });
-    const reader = new JournalReader(new BrokerClient(b2.url), JOURNAL, { offset: 0, follow: true, direct });
+    const reader = new JournalReader(new BrokerClient(b2.url), JOURNAL, { offset: 0, follow: true, direct, stores });
     const sources = { store: 0, broker: 0 };
     const counted = (async function* () {
       for await (const c of reader) {
@@ -69,20 +69,20 @@ async function historyThenLive(t: import('ava').ExecutionContext, storeArgs: str
 }
 
 test('a reader turns history in a file store into a live tail: 200k documents, in order, exactly once', async (t) => {
-  await withTempDir((dir) => historyThenLive(t, ['--store', `file://${join(dir, 'lake')}/`], {}, 'auto'));
+  await withTempDir((dir) => historyThenLive(t, ['--store', `file://${join(dir, 'lake')}/`], {}, 'auto', [`file://${join(dir, 'lake')}/`]));
 });
 
 test('a reader turns history in an S3 store into a live tail, reading fragments by presigned URL', async (t) => {
   const s3 = await startS3();
   try {
-    await historyThenLive(t, ['--store', s3.storeUrl('readers/')], s3.env, 'auto');
+    await historyThenLive(t, ['--store', s3.storeUrl('readers/')], s3.env, 'auto', [s3.presignedPrefix('readers/')]);
   } finally {
     await s3.cleanup();
   }
 });
 
 test('a reader that cannot reach the store reads history through the broker proxy', async (t) => {
-  await withTempDir((dir) => historyThenLive(t, ['--store', `file://${join(dir, 'lake')}/`], {}, 'never'));
+  await withTempDir((dir) => historyThenLive(t, ['--store', `file://${join(dir, 'lake')}/`], {}, 'never', [`file://${join(dir, 'lake')}/`]));
 });
 
 test('a slow consumer keeps the reader bounded: sources pause instead of buffering', async (t) => {
@@ -94,7 +94,7 @@ test('a slow consumer keeps the reader bounded: sources pause instead of bufferi
     await b.stop('SIGTERM');
     const b2 = await startBroker({ dataDir: join(dir, 'd2'), args: ['--store', `file://${join(dir, 'lake')}/`] });
     try {
-      const it = new JournalReader(new BrokerClient(b2.url), JOURNAL)[Symbol.asyncIterator]();
+      const it = new JournalReader(new BrokerClient(b2.url), JOURNAL, { stores: [`file://${join(dir, 'lake')}/`] })[Symbol.asyncIterator]();
       const first = await it.next();
       t.false(first.done);
       global.gc?.();

@@ -63,12 +63,12 @@ export async function replayHistory(o: W3Options): Promise<Replay> {
       const signal = o.signal;
       t0 = performance.now();
       let read = 0;
-      for await (const c of new JournalReader(client, JOURNAL, { signal })) read += c.data.length;
+      for await (const c of new JournalReader(client, JOURNAL, { signal, stores: [store] })) read += c.data.length;
       const readSecs = (performance.now() - t0) / 1000;
       if (read !== plain) throw new Error(`the reader read ${read} bytes, the fragments hold ${plain}`);
       t0 = performance.now();
       let docs = 0;
-      for await (const _ of readDocuments(new JournalReader(client, JOURNAL, { signal }))) docs++;
+      for await (const _ of readDocuments(new JournalReader(client, JOURNAL, { signal, stores: [store] }))) docs++;
       const parseSecs = (performance.now() - t0) / 1000;
       return { mbps: read / 1e6 / readSecs, docsps: docs / parseSecs, decompressMBps, historyBytes: plain, fragments: fragments.length, parseMBps: read / 1e6 / parseSecs };
     } finally {

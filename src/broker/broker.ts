@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import { JournalRegistry } from '../journal/registry.js';
 import type { Journal } from '../journal/journal.js';
-import type { JournalSpec } from '../journal/spec.js';
+import type { SpecDefaults } from '../journal/spec.js';
+import { DEFAULT_POSTFIX_TEMPLATE } from '../fragments/postfix.js';
 import type { BrokerConfig } from './config.js';
 import { BrokerMetrics } from './metrics.js';
 import { StreamService } from './streams.js';
@@ -117,13 +118,18 @@ export class Broker {
     await this.registry.close();
   }
 
-  /** Refuses appends while the store backlog exceeds the local disk budget (back-pressure, never loss). */
-  checkBacklog(): void {
-    const backlog = this.lake.persister.backlogBytes;
+  /**
+   * Refuses appends to `journal` while the backlog of its store (the default store when no
+   * journal is named) exceeds the local disk budget: back-pressure, never loss. The budget is
+   * per store, so journals on a healthy store keep appending while another store is down.
+   */
+  checkBacklog(journal?: Journal): void {
+    const store = journal?.spec.fragment.stores[0] ?? this.config.store;
+    const backlog = this.lake.persister.backlogOf(store);
     if (backlog > this.config.diskBudget) {
       throw new InletError(
         'STORE_BACKLOG',
-        `the fragment store is not keeping up: ${backlog} bytes wait to upload, over the local disk budget of ${this.config.diskBudget} (--disk-budget); retry later`,
+        `the fragment store ${store} is not keeping up: ${backlog} bytes wait to upload, over the local disk budget of ${this.config.diskBudget} (--disk-budget); retry later`,
       );
     }
   }
@@ -144,8 +150,9 @@ function logRecovery(registry: JournalRegistry, log: Logger): void {
 }
 
 /** What a journal created without a full spec gets: the broker's configured defaults. */
-export function journalDefaults(config: BrokerConfig): Omit<JournalSpec, 'name'> {
+export function journalDefaults(config: BrokerConfig): SpecDefaults {
   return {
+    allowedStores: config.stores,
     labels: {},
     contentType: 'application/octet-stream',
     validateJson: false,
@@ -153,7 +160,7 @@ export function journalDefaults(config: BrokerConfig): Omit<JournalSpec, 'name'>
       length: config.fragmentLength,
       codec: config.compression,
       flushInterval: config.flushInterval,
-      pathPostfixTemplate: 'utc_date=%Y-%m-%d/utc_hour=%H',
+      pathPostfixTemplate: DEFAULT_POSTFIX_TEMPLATE,
       stores: [config.store],
       refreshInterval: config.refreshInterval,
       retention: config.retention,

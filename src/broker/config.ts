@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Ajv } from 'ajv';
 import { InletError } from '../errors.js';
+import { checkStoreUrl, sameStoreUrl } from '../fragments/stores/url.js';
 import { describeAjvError } from '../schema.js';
 import { parseDuration, parseSize } from '../units.js';
 import { YamlText } from '../yaml.js';
@@ -23,6 +24,11 @@ export const configSchema = {
     host: { type: 'string', minLength: 1, default: '127.0.0.1', title: 'address to listen on' },
     dataDir: { type: 'string', minLength: 1, default: './data', description: 'local spools and journal specs' },
     store: { type: 'string', pattern: '^(file|s3)://', description: 'a file:// or s3:// URL; default file://<data-dir>/lake/' },
+    stores: {
+      type: 'string',
+      pattern: '^((file|s3)://[^,]*)(,(file|s3)://[^,]*)*$',
+      title: 'more stores journal specs may name, comma-separated (a spec may name only --store and these)',
+    },
     fragmentLength: { ...SIZE, default: '128MiB', title: 'fragment length of new journals' },
     flushInterval: { ...DURATION, default: '1h', title: 'flush interval of new journals: spools reach the store at least this often' },
     compression: { enum: ['gzip', 'zstd', 'none'], default: 'gzip', title: 'codec of new fragments' },
@@ -48,7 +54,10 @@ export interface BrokerConfig {
   readonly port: number;
   readonly host: string;
   readonly dataDir: string;
+  /** The default store: new journals' fragments, and the mirror of journal records. */
   readonly store: string;
+  /** Every store a journal spec may name: `store` first, then `--stores`. */
+  readonly stores: readonly string[];
   readonly fragmentLength: number;
   readonly flushInterval: string;
   readonly compression: 'gzip' | 'zstd' | 'none';
@@ -113,11 +122,16 @@ export function loadConfig(flags: Raw, env: NodeJS.ProcessEnv = process.env): Br
     throw new InletError('INVALID_SPEC', `${origin.get(key) ?? key}: ${message}`);
   }
   const dataDir = resolve(merged.dataDir as string);
+  const store = (merged.store as string) || pathToFileURL(resolve(dataDir, 'lake')).href + '/';
+  checkStoreUrl(store, origin.get('store') ?? 'store');
+  const extra = merged.stores ? (merged.stores as string).split(',') : [];
+  for (const url of extra) checkStoreUrl(url, origin.get('stores')!);
   return Object.freeze({
     port: merged.port as number,
     host: merged.host as string,
     dataDir,
-    store: (merged.store as string) || pathToFileURL(resolve(dataDir, 'lake')).href + '/',
+    store,
+    stores: Object.freeze([store, ...extra.filter((url) => !sameStoreUrl(url, store))]),
     fragmentLength: parseSize(merged.fragmentLength as string)!,
     flushInterval: merged.flushInterval as string,
     compression: merged.compression as BrokerConfig['compression'],

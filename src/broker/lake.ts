@@ -1,9 +1,12 @@
 import type { Logger } from 'pino';
 import { InletError } from '../errors.js';
 import { FragmentIndex, type Fragment } from '../fragments/fragment-index.js';
+import { readFragment } from '../fragments/fragment-reader.js';
 import { parseFragmentKey } from '../fragments/naming.js';
 import { Persister } from '../fragments/persister.js';
-import { openStore } from '../fragments/stores/index.js';
+import { DEFAULT_POSTFIX_TEMPLATE, postfixPattern } from '../fragments/postfix.js';
+import { openStore, sameStoreUrl, type FragmentStore } from '../fragments/stores/index.js';
+import type { Readable } from 'node:stream';
 import type { Journal } from '../journal/journal.js';
 import type { JournalRecord, JournalRegistry } from '../journal/registry.js';
 import type { Spool } from '../journal/spool.js';
@@ -34,11 +37,12 @@ export class Lake {
     private readonly log: Logger,
   ) {
     this.persister = new Persister(
+      (url) => this.store(url),
       {
         onPersisted: (journal, spool, fragment, stats) => {
           if (journal.deleted) {
             // Deleted while uploading: the fragment belongs to no journal.
-            void openStore(fragment.store).delete(fragment.key).catch(() => undefined);
+            void this.store(fragment.store).delete(fragment.key).catch(() => undefined);
             return;
           }
           this.index(journal.name).add(fragment);
@@ -62,6 +66,34 @@ export class Lake {
     );
   }
 
+  /**
+   * The store at `url`, if the operator configured it (`--store`, `--stores`); throws
+   * STORE_NOT_ALLOWED otherwise. Every write, listing, read and delete of the lake goes through
+   * here, so a journal recorded before its store left the configuration touches nothing there.
+   */
+  store(url: string): FragmentStore {
+    if (!this.config.stores.some((s) => sameStoreUrl(s, url))) {
+      throw new InletError('STORE_NOT_ALLOWED', `store ${url} is not one of the broker's stores (--store, --stores)`);
+    }
+    return openStore(url);
+  }
+
+  /**
+   * The verified bytes `[from, fragment.end)` of a persisted fragment (see readFragment). A
+   * corrupt fragment is counted and logged naming the object, and fails with FRAGMENT_CORRUPT.
+   */
+  async read(fragment: Fragment, from: number): Promise<Readable> {
+    try {
+      return await readFragment(this.store(fragment.store), fragment, from);
+    } catch (err) {
+      if ((err as InletError).code === 'FRAGMENT_CORRUPT') {
+        this.metrics.corruptFragments.inc();
+        this.log.error({ journal: fragment.journal, object: this.store(fragment.store).location(fragment.key), err: (err as Error).message }, 'fragment is corrupt');
+      }
+      throw err;
+    }
+  }
+
   /** Hands a sealed spool to the persister (the journal observer's hook). */
   onSeal(journal: Journal, spool: Spool): void {
     this.persister.enqueue(journal, spool);
@@ -80,13 +112,21 @@ export class Lake {
       if (!obj.key.endsWith('.json')) continue;
       const name = obj.key.slice(RECORDS_PREFIX.length, -'.json'.length);
       if (registry.get(name) || registry.failures.has(name)) continue;
-      const chunks: Buffer[] = [];
-      for await (const c of await store.open(obj.key)) chunks.push(c as Buffer);
-      const record = JSON.parse(Buffer.concat(chunks).toString('utf8')) as JournalRecord;
-      await registry.create(record.spec, record.stream);
-      this.log.info({ journal: name }, 'journal found in the store');
+      try {
+        const chunks: Buffer[] = [];
+        for await (const c of await store.open(obj.key)) chunks.push(c as Buffer);
+        const record = JSON.parse(Buffer.concat(chunks).toString('utf8')) as JournalRecord;
+        // Checked as a new spec: a record naming a store or a name this broker refuses is not adopted.
+        await registry.create(registry.resolve(record.spec, name), record.stream);
+        this.log.info({ journal: name }, 'journal found in the store');
+      } catch (err) {
+        this.log.error({ journal: name, object: store.location(obj.key), err: (err as Error).message }, 'journal record in the store not adopted');
+      }
     }
-    await Promise.all(registry.list().map((j) => this.refresh(j)));
+    // A journal whose store cannot be listed still starts (its reads of history fail); the others serve.
+    await Promise.all(
+      registry.list().map((j) => this.refresh(j).catch((err: unknown) => this.log.error({ journal: j.name, err: (err as Error).message }, 'cannot list fragments'))),
+    );
     for (const j of registry.list()) {
       const listed = this.index(j.name).end;
       const recorded = registry.state(j.name).persistedEnd ?? 0;
@@ -115,7 +155,7 @@ export class Lake {
     const idx = this.index(journal.name);
     const since = idx.currentVersion;
     const fragments: Fragment[] = [];
-    for (const url of journal.spec.fragment.stores) fragments.push(...(await this.listFragments(journal.name, url)));
+    for (const url of journal.spec.fragment.stores) fragments.push(...(await this.listFragments(journal, url)));
     idx.replace(fragments, since);
     this.refreshedAt.set(journal.name, Date.now());
     for (const [from, to] of idx.gaps) {
@@ -123,14 +163,18 @@ export class Lake {
     }
   }
 
-  /** Fragments of exactly this journal in one store (not of journals named below it). */
-  async listFragments(name: string, storeUrl: string): Promise<Fragment[]> {
-    const store = openStore(storeUrl);
-    const nested = this.registry.below(name).map((j) => `${j.name}/`);
+  /**
+   * Fragments of exactly this journal in one store: keys `<name>/<postfix>/<file>` whose postfix
+   * has the shape of the journal's template (or the default one, so lakes written before a
+   * template change stay readable), never those of journals named below it.
+   */
+  async listFragments(journal: Journal, storeUrl: string): Promise<Fragment[]> {
+    const store = this.store(storeUrl);
+    const { name } = journal;
+    const shapes = [postfixPattern(journal.spec.fragment.pathPostfixTemplate), postfixPattern(DEFAULT_POSTFIX_TEMPLATE)];
     const out: Fragment[] = [];
     for (const obj of await store.list(`${name}/`)) {
-      if (nested.some((n) => obj.key.startsWith(n))) continue;
-      const parsed = parseFragmentKey(obj.key, name);
+      const parsed = parseFragmentKey(obj.key, name, shapes);
       if (parsed) out.push({ ...parsed, store: store.url, key: obj.key, size: obj.size, modified: obj.modified });
     }
     return out;
@@ -182,8 +226,8 @@ export class Lake {
   /** Deletes a journal's fragments from its stores (when the journal itself is deleted). */
   async forget(journal: Journal): Promise<void> {
     for (const url of journal.spec.fragment.stores) {
-      const store = openStore(url);
-      for (const f of await this.listFragments(journal.name, url)) await store.delete(f.key);
+      const store = this.store(url);
+      for (const f of await this.listFragments(journal, url)) await store.delete(f.key);
     }
     this.indexes.delete(journal.name);
   }

@@ -64,6 +64,11 @@ export class BrokerMetrics {
     buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
   });
+  readonly corruptFragments = new Counter({
+    name: 'inlet_fragment_corrupt_total',
+    help: 'Reads of persisted fragments whose content did not match their name (SHA-1, length) or did not decompress.',
+    registers: [this.registry],
+  });
   readonly uploadRetries = new Counter({
     name: 'inlet_fragment_upload_retries_total',
     help: 'Failed fragment uploads that will be retried.',

@@ -6,7 +6,6 @@ import type { ProducerState, StreamState } from '../journal/stream-state.js';
 import { encodeAppend } from './content.js';
 import type { Lake } from './lake.js';
 import type { Fragment } from '../fragments/fragment-index.js';
-import { readFragment } from '../fragments/fragment-reader.js';
 
 /** Producer states idle longer than this are forgotten (as Kafka-style idempotence does). */
 const PRODUCER_STATE_TTL_MS = 7 * 24 * 3600 * 1000;
@@ -301,7 +300,7 @@ export class StreamService {
 
   /** Up to `max` bytes from `offset`, out of the fragment in the store that holds them. */
   private async readPersisted(journal: Journal, offset: number, max: number): Promise<Buffer> {
-    const stream = await readFragment(this.lake.fragmentAt(journal, offset), offset);
+    const stream = await this.lake.read(this.lake.fragmentAt(journal, offset), offset);
     const parts: Buffer[] = [];
     let got = 0;
     try {

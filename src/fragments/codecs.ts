@@ -10,7 +10,7 @@ const GZIP_LEVEL = 1;
 const ZSTD_LEVEL = 1;
 
 interface ZstdNapi {
-  CompressStream: new (params?: { compressionLevel?: number }) => Transform;
+  CompressStream: new (params?: { compressionLevel?: number; checksumFlag?: boolean }) => Transform;
   DecompressStream: new () => Transform;
 }
 
@@ -39,7 +39,8 @@ export function compressor(codec: Codec): Transform {
     case 'gzip':
       return createGzip({ level: GZIP_LEVEL, chunkSize: 256 * 1024 });
     case 'zstd':
-      return new (zstdNapi().CompressStream)({ compressionLevel: ZSTD_LEVEL });
+      // The frame checksum lets any zstd tool catch damage, with or without the SHA-1 in the name.
+      return new (zstdNapi().CompressStream)({ compressionLevel: ZSTD_LEVEL, checksumFlag: true });
     case 'none':
       return new PassThrough({ highWaterMark: 1 << 20 });
   }

@@ -16,11 +16,14 @@ export interface CompressResult {
   /** SHA-1 of the uncompressed bytes, 40 hex digits. */
   sha1: string;
   compressedSize: number;
+  /** MD5 of the compressed bytes, base64: what the store must confirm it holds. */
+  compressedMd5: string;
 }
 
 /** Writes the first `length` bytes of `spool`, compressed with `codec`, to `out`. */
 export default async function compress(job: CompressJob): Promise<CompressResult> {
   const hash = createHash('sha1');
+  const md5 = createHash('md5');
   const source = job.length > 0 ? createReadStream(job.spool, { start: 0, end: job.length - 1, highWaterMark: 1 << 20 }) : createReadStream('/dev/null');
   const out = createWriteStream(job.out);
   let compressedSize = 0;
@@ -36,10 +39,11 @@ export default async function compress(job: CompressJob): Promise<CompressResult
     async function* (chunks: AsyncIterable<Buffer>) {
       for await (const c of chunks) {
         compressedSize += c.length;
+        md5.update(c);
         yield c;
       }
     },
     out,
   );
-  return { sha1: hash.digest('hex'), compressedSize };
+  return { sha1: hash.digest('hex'), compressedSize, compressedMd5: md5.digest('base64') };
 }

@@ -8,7 +8,7 @@ import { journalFailed } from './failure.js';
 import { writeFileAtomic } from './fsutil.js';
 import { Journal, notFound, removeOwnFiles, type JournalObserver } from './journal.js';
 import { OpenFiles } from './open-files.js';
-import { resolveSpec, sameSpec, type JournalSpec } from './spec.js';
+import { resolveSpec, sameSpec, type JournalSpec, type SpecDefaults } from './spec.js';
 import type { StreamState } from './stream-state.js';
 
 const RECORD_FILE = '@journal.json';
@@ -38,7 +38,7 @@ export class JournalRegistry {
 
   private constructor(
     readonly root: string,
-    readonly defaults: Omit<JournalSpec, 'name'>,
+    readonly defaults: SpecDefaults,
     private readonly observer: JournalObserver | undefined,
     private readonly files: OpenFiles,
   ) {}
@@ -51,7 +51,7 @@ export class JournalRegistry {
    */
   static async load(
     dataDir: string,
-    defaults: Omit<JournalSpec, 'name'>,
+    defaults: SpecDefaults,
     observer?: JournalObserver,
     opts: { maxOpenSpools?: number } = {},
   ): Promise<JournalRegistry> {

@@ -4,19 +4,22 @@ import type { BrokerClient } from '../client/broker-client.js';
 import type { FragmentInfo } from '../protocol/fragments.js';
 import { InletError } from '../errors.js';
 import { backoff } from '../retry.js';
-import { openFragment } from './fragment-source.js';
+import { directAllowed, openFragment } from './fragment-source.js';
 import { ReaderError, type Chunk, type ReaderOptions } from './types.js';
 
 /** Client errors that a later attempt can get past: a fragment pruned or an URL expired mid-read. */
 const RETRYABLE = new Set(['FRAGMENT_NOT_FOUND']);
 /** After this many direct fragment reads fail in a row, read through the broker instead. */
 const DIRECT_FAILURES_BEFORE_PROXY = 3;
+/** Reads that find corrupt fragment content, in a row, before the reader fails with FRAGMENT_CORRUPT. */
+const CORRUPT_ATTEMPTS = 4;
 
 /**
  * Reads one journal from any offset as one ordered stream of chunks, each with its offset.
  *
  * History held by persisted fragments is read straight from the store (a local path or a
- * presigned URL the broker hands out) while the next fragment is already being fetched and
+ * presigned URL the broker hands out, when it lies under one of the `stores` the reader was
+ * given) while the next fragment is already being fetched and
  * decompressed; what only the broker holds is read from the broker; at the write head a
  * following reader long-polls for new appends. The switch between sources is invisible: the
  * consumer sees contiguous offsets, never a gap or a repeat.
@@ -25,8 +28,13 @@ const DIRECT_FAILURES_BEFORE_PROXY = 3;
  * from the current offset with backoff. History missing from every store fails with
  * OFFSET_GONE, or, with `allowJumps`, is skipped and reported through `onJump`.
  *
- * Memory is bounded: sources are pulled only as fast as the consumer pulls, with ~1 MiB of
- * read-ahead per open fragment.
+ * Every fragment is verified against the SHA-1 in its name before any of its bytes is yielded;
+ * corrupt content (from the store or from the broker) is retried a few times, then fails with
+ * FRAGMENT_CORRUPT: a reader never yields bytes that do not match.
+ *
+ * Memory is bounded: sources are pulled only as fast as the consumer pulls; a fragment read
+ * directly is held in memory until verified (up to 64 MiB of it, VERIFY_IN_MEMORY_BYTES, for
+ * the current fragment and the next one read ahead; longer ranges verify in a first pass).
  */
 export class JournalReader implements AsyncIterable<Chunk> {
   /** The next offset to be delivered; after a break, resume here. */
@@ -56,7 +64,9 @@ export class JournalReader implements AsyncIterable<Chunk> {
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Chunk> {
     const { signal, follow = false } = this.opts;
-    let direct = this.opts.direct !== 'never';
+    const stores = this.opts.stores ?? [];
+    let direct = this.opts.direct !== 'never' && stores.length > 0;
+    let corrupt = 0;
     let fragments: FragmentInfo[] | undefined;
     let listedAt = 0;
     let ahead: { f: FragmentInfo; stream: Promise<Readable> } | undefined;
@@ -77,7 +87,8 @@ export class JournalReader implements AsyncIterable<Chunk> {
           }
           if (direct && !caughtUp) {
             if (!fragments || (!covering(fragments, this.offset) && Date.now() - listedAt > 1000)) {
-              fragments = (await this.client.listFragments({ journal: this.journal }, true))[0]?.fragments ?? [];
+              const listed = (await this.client.listFragments({ journal: this.journal }, true))[0]?.fragments ?? [];
+              fragments = listed.filter((f) => directAllowed(f.url, stores));
               listedAt = Date.now();
             }
             const f = covering(fragments, this.offset);
@@ -98,6 +109,7 @@ export class JournalReader implements AsyncIterable<Chunk> {
               }
               attempt = 0;
               directFailures = 0;
+              corrupt = 0;
               continue;
             }
           }
@@ -111,6 +123,7 @@ export class JournalReader implements AsyncIterable<Chunk> {
           }
           caughtUp = res.upToDate;
           attempt = 0;
+          corrupt = 0;
           if (caughtUp && (res.closed || !follow)) return;
         } catch (err) {
           if (signal?.aborted) return;
@@ -118,6 +131,9 @@ export class JournalReader implements AsyncIterable<Chunk> {
           // Programming errors and refusals a retry cannot change end the read.
           if (err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError) throw err;
           const e = err as InletError;
+          if (e.code === 'FRAGMENT_CORRUPT' && ++corrupt >= CORRUPT_ATTEMPTS) {
+            throw new ReaderError('FRAGMENT_CORRUPT', `${e.message} (${corrupt} attempts)`, { cause: err });
+          }
           if (e instanceof InletError && e.status >= 400 && e.status < 500 && !RETRYABLE.has(e.code)) {
             if (e.code !== 'OFFSET_GONE') throw new ReaderError(e.code, e.message, { cause: err });
           }

@@ -31,9 +31,17 @@ export interface ReaderOptions {
   follow?: boolean;
   /**
    * Read persisted fragments straight from their store (default 'auto': a local path or a
-   * presigned URL the broker hands out, falling back to the broker). 'never' reads all through the broker.
+   * presigned URL the broker hands out, when `stores` allows it, falling back to the broker).
+   * 'never' reads all through the broker.
    */
   direct?: 'auto' | 'never';
+  /**
+   * URL prefixes of the stores this reader may read fragments from directly: a local lake as
+   * `file:///var/lake/`, presigned S3 URLs as `https://bucket.s3.eu-west-1.amazonaws.com/prefix/`
+   * (or the endpoint's `http://host:port/bucket/prefix/`). Default none: every byte comes
+   * through the broker, and a fragment URL outside these is never opened, whoever hands it out.
+   */
+  stores?: readonly string[];
   /** Skip over history missing from every store instead of failing; `onJump` says where. */
   allowJumps?: boolean;
   onJump?: (jump: Jump) => void;

@@ -5,6 +5,8 @@ import { tempDir } from './broker.js';
 export interface TestS3 {
   /** Store URL for the bucket, e.g. `s3://lake/prefix/?endpoint=…&forcePathStyle=true`. */
   storeUrl(prefix?: string): string;
+  /** Where presigned URLs of objects under `prefix` point (path style): a reader's `stores` entry. */
+  presignedPrefix(prefix: string): string;
   /** Env a broker (or any AWS SDK client) needs to reach it. */
   env: NodeJS.ProcessEnv;
   /** False for an external endpoint (MinIO), which tests cannot take down. */
@@ -26,6 +28,7 @@ export async function startS3(): Promise<TestS3> {
   if (external) {
     return {
       storeUrl: (prefix = `t${Date.now()}/`) => `s3://${process.env.INLET_TEST_S3_BUCKET ?? BUCKET}/${prefix}?endpoint=${encodeURIComponent(external)}&region=us-east-1&forcePathStyle=true`,
+      presignedPrefix: (prefix) => `${external.replace(/\/$/, '')}/${process.env.INLET_TEST_S3_BUCKET ?? BUCKET}/${prefix}`,
       env: {},
       canStop: false,
       stop: async () => {
@@ -47,6 +50,7 @@ export async function startS3(): Promise<TestS3> {
   const endpoint = () => `http://127.0.0.1:${port}`;
   return {
     storeUrl: (prefix = '') => `s3://${BUCKET}/${prefix}?endpoint=${encodeURIComponent(endpoint())}&region=us-east-1&forcePathStyle=true`,
+    presignedPrefix: (prefix) => `${endpoint()}/${BUCKET}/${prefix}`,
     env: { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' },
     canStop: true,
     stop: () => server.close(),

@@ -8,7 +8,6 @@ import { jsonArrayOf } from '../content.js';
 import type { Producer } from '../streams.js';
 import { nextCursor } from '../cursor.js';
 import { handleSse } from './sse.js';
-import { readFragment } from '../../fragments/fragment-reader.js';
 
 export const STREAM_PREFIX = '/v1/stream/';
 
@@ -104,7 +103,7 @@ export function streamRoutes(app: FastifyInstance, broker: Broker): void {
     if (body.length === 0 && !close) throw new InletError('EMPTY_APPEND', 'an append needs a body (or Stream-Closed: true to close)');
     if (body.length > 0 && !contentType) throw new InletError('BAD_REQUEST', 'Content-Type is required on an append with a body');
     const expect = header(h[H.expectOffset]);
-    broker.checkBacklog();
+    broker.checkBacklog(broker.registry.get(name));
     const outcome = await streams.append(name, body, {
       ...(contentType ? { contentType } : {}),
       ...(header(h[H.seq]) !== undefined ? { seq: header(h[H.seq]) } : {}),
@@ -162,12 +161,14 @@ export function streamRoutes(app: FastifyInstance, broker: Broker): void {
       // History that only the store holds streams out whole, fragment by fragment, as it decompresses.
       const persisted = json ? undefined : streams.persistedAt(journal, offset);
       if (persisted) {
+        // Verified before the headers go out, so a corrupt fragment answers with its error code.
+        const body = await broker.lake.read(persisted, offset);
         if (live) reply.header(H.cursor, nextCursor(cursor));
         const upToDate = persisted.end >= journal.head;
         reply.header('content-type', journal.spec.contentType).header(H.nextOffset, formatOffset(persisted.end));
         reply.header('content-length', String(persisted.end - offset));
         if (upToDate) reply.header(H.upToDate, 'true');
-        return reply.code(200).send(await readFragment(persisted, offset));
+        return reply.code(200).send(body);
       }
       let data = await streams.readChunk(journal, offset, broker.config.maxReadSize);
       if (live === 'long-poll' && data.length === 0) {

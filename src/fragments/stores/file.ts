@@ -1,10 +1,11 @@
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, open, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { InletError } from '../../errors.js';
-import type { FragmentStore, StoredObject } from './types.js';
+import type { FragmentStore, ObjectCheck, StoredObject } from './types.js';
 import { fsyncDir } from '../../journal/fsutil.js';
 
 /** A folder as a store (`file:///var/lib/inlet/lake/`): the embedded default, and what query engines read locally. */
@@ -17,6 +18,15 @@ export class FileStore implements FragmentStore {
 
   async put(key: string, file: string): Promise<void> {
     await this.atomically(key, (tmp) => copyFile(file, tmp));
+  }
+
+  async confirm(key: string, check: ObjectCheck): Promise<boolean> {
+    const path = this.pathOf(key);
+    const s = await stat(path).catch(() => null);
+    if (!s || s.size !== check.size) return false;
+    const md5 = createHash('md5');
+    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) md5.update(chunk as Buffer);
+    return md5.digest('base64') === check.md5;
   }
 
   async putBytes(key: string, data: Buffer): Promise<void> {
@@ -38,13 +48,6 @@ export class FileStore implements FragmentStore {
       await unlink(tmp).catch(() => undefined);
       throw err;
     }
-  }
-
-  async exists(key: string): Promise<boolean> {
-    return stat(this.pathOf(key)).then(
-      () => true,
-      () => false,
-    );
   }
 
   async list(prefix: string): Promise<StoredObject[]> {

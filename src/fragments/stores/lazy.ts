@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { FragmentStore, StoredObject } from './types.js';
+import type { FragmentStore, ObjectCheck, StoredObject } from './types.js';
 
 /**
  * A store whose backend module loads on first use, so that a process which never touches a
@@ -23,16 +23,16 @@ export class LazyStore implements FragmentStore {
     }));
   }
 
-  async put(key: string, file: string): Promise<void> {
-    return (await this.store).put(key, file);
+  async put(key: string, file: string, check: ObjectCheck): Promise<void> {
+    return (await this.store).put(key, file, check);
   }
 
   async putBytes(key: string, data: Buffer): Promise<void> {
     return (await this.store).putBytes(key, data);
   }
 
-  async exists(key: string): Promise<boolean> {
-    return (await this.store).exists(key);
+  async confirm(key: string, check: ObjectCheck): Promise<boolean> {
+    return (await this.store).confirm(key, check);
   }
 
   async list(prefix: string): Promise<StoredObject[]> {

@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
@@ -12,7 +13,11 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { InletError } from '../../errors.js';
 import { parseS3Url, s3Location } from './s3-url.js';
-import type { FragmentStore, StoredObject } from './types.js';
+import type { FragmentStore, ObjectCheck, StoredObject } from './types.js';
+
+const PART_SIZE = 8 * 1024 * 1024;
+/** User metadata holding the MD5 (base64) of the object's bytes as uploaded. */
+const MD5_META = 'inlet-md5';
 
 /**
  * An S3-compatible bucket: `s3://bucket/prefix/?endpoint=http://minio:9000&region=us-east-1&forcePathStyle=true`.
@@ -37,29 +42,36 @@ export class S3Store implements FragmentStore {
     });
   }
 
-  async put(key: string, file: string): Promise<void> {
+  async put(key: string, file: string, check: ObjectCheck): Promise<void> {
+    const params = { Bucket: this.bucket, Key: this.prefix + key, Metadata: { [MD5_META]: check.md5 } };
+    if (check.size <= PART_SIZE) {
+      // One request: S3 refuses the object unless its bytes match Content-MD5.
+      await this.client.send(new PutObjectCommand({ ...params, Body: await readFile(file), ContentMD5: check.md5 }));
+      return;
+    }
     const upload = new Upload({
       client: this.client,
-      params: { Bucket: this.bucket, Key: this.prefix + key, Body: createReadStream(file) },
-      partSize: 8 * 1024 * 1024,
+      params: { ...params, Body: createReadStream(file) },
+      partSize: PART_SIZE,
       queueSize: 4,
       leavePartsOnError: false,
     });
     await upload.done();
   }
 
-  async putBytes(key: string, data: Buffer): Promise<void> {
-    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Body: data }));
-  }
-
-  async exists(key: string): Promise<boolean> {
+  /** Compares the object's length with `check`, and the MD5 recorded at upload (S3's ETag of a multipart object is no MD5). */
+  async confirm(key: string, check: ObjectCheck): Promise<boolean> {
     try {
-      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
-      return true;
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+      return head.ContentLength === check.size && head.Metadata?.[MD5_META] === check.md5;
     } catch (err) {
       if (isNotFound(err)) return false;
       throw err;
     }
+  }
+
+  async putBytes(key: string, data: Buffer): Promise<void> {
+    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Body: data }));
   }
 
   async list(prefix: string): Promise<StoredObject[]> {
