@@ -6,6 +6,7 @@ import { InletError } from '../errors.js';
 import { describeAjvError } from '../schema.js';
 import { parseDuration, parseSize } from '../units.js';
 import { YamlText } from '../yaml.js';
+import { parseAuthKeys, type AuthKeys } from './access/tokens.js';
 
 const DURATION = { type: 'string', pattern: '^(\\d+(\\.\\d+)?(ms|s|m|h|d))+$', description: 'a duration like 90s, 15m, 1h' };
 const SIZE = { type: 'string', pattern: '^\\d+(\\.\\d+)?\\s*([kKmMgG]i?[bB]?|[bB])?$', description: 'a size like 64MiB' };
@@ -30,6 +31,21 @@ export const configSchema = {
     diskBudget: { ...SIZE, default: '8GiB', description: 'bytes of spools waiting for the store before appends get 503' },
     shutdownGrace: { ...DURATION, default: '15s', description: 'how long a stopping broker waits for uploads' },
     catalog: { type: 'string', minLength: 1, description: 'a *.flow.yaml catalog whose collections POST /ingest serves' },
+    authKeys: {
+      type: 'string',
+      minLength: 1,
+      description: 'base64 HMAC keys separated by whitespace or commas: bearer tokens are required; the first key signs, all verify',
+    },
+    corsOrigins: {
+      type: 'string',
+      default: '',
+      description: "comma-separated origins (https://app.example) whose pages may write; '*' allows any. Default: none",
+    },
+    allowedHosts: {
+      type: 'string',
+      default: '',
+      description: 'comma-separated names the broker answers to besides its listen host, localhost and loopback addresses',
+    },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
   },
 } as const;
@@ -50,6 +66,12 @@ export interface BrokerConfig {
   readonly diskBudget: number;
   readonly shutdownGraceMs: number;
   readonly logLevel: string;
+  /** HMAC keys (first signs, all verify); when set, every request but /healthz needs a bearer token. */
+  readonly authKeys?: AuthKeys;
+  /** Origins whose pages may send mutating requests; `*` allows any. */
+  readonly corsOrigins: readonly string[];
+  /** Host names accepted besides the listen host, localhost and loopback addresses (DNS rebinding guard). */
+  readonly allowedHosts: readonly string[];
   /** A catalog file (absolute path) whose collections the broker ingests into. */
   readonly catalog?: string;
 }
@@ -113,8 +135,30 @@ export function loadConfig(flags: Raw, env: NodeJS.ProcessEnv = process.env): Br
     diskBudget: parseSize(merged.diskBudget as string)!,
     shutdownGraceMs: parseDuration(merged.shutdownGrace as string)!,
     logLevel: merged.logLevel as string,
+    ...(merged.authKeys ? { authKeys: parseAuthKeys(merged.authKeys as string, origin.get('authKeys')) } : {}),
+    corsOrigins: Object.freeze(list(merged.corsOrigins as string).map((o) => checkOrigin(o, origin.get('corsOrigins') ?? 'corsOrigins'))),
+    allowedHosts: Object.freeze(list(merged.allowedHosts as string).map((h) => h.toLowerCase())),
     ...(merged.catalog ? { catalog: resolve(merged.catalog as string) } : {}),
   });
+}
+
+function list(text: string): string[] {
+  return text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+}
+
+/** An origin is `scheme://host[:port]` exactly as browsers send it, or `*`. */
+function checkOrigin(o: string, where: string): string {
+  if (o === '*') return o;
+  let url: URL | undefined;
+  try {
+    url = new URL(o);
+  } catch {
+    url = undefined;
+  }
+  if (!url || url.origin !== o) {
+    throw new InletError('INVALID_SPEC', `${where}: ${JSON.stringify(o)} is not an origin like https://app.example.com (no path or trailing slash)`);
+  }
+  return o;
 }
 
 function readYamlConfig(path: string): Raw {

@@ -9,6 +9,7 @@ import { parse, UsageError } from './args.js';
 export async function append(args: string[]): Promise<void> {
   const { values, positionals } = parse(args, {
     broker: { type: 'string' },
+    token: { type: 'string' },
     'batch-size': { type: 'string' },
     'content-type': { type: 'string' },
     quiet: { type: 'boolean', short: 'q' },
@@ -17,7 +18,7 @@ export async function append(args: string[]): Promise<void> {
   if (!journal || positionals.length > 1) throw new UsageError('usage: inlet append JOURNAL [--batch-size 1MiB] < data');
   const batchSize = parseSize((values['batch-size'] as string | undefined) ?? '1MiB');
   if (!batchSize) throw new UsageError(`--batch-size: must be a size like 1MiB, got ${JSON.stringify(values['batch-size'])}`);
-  const client = new BrokerClient(values.broker as string | undefined);
+  const client = new BrokerClient(values.broker as string | undefined, { token: values.token as string | undefined });
   const contentType = (values['content-type'] as string | undefined) ?? (await client.head(journal)).contentType;
 
   let pending: Buffer[] = [];

@@ -12,7 +12,7 @@ const HELP = `Usage:
   inlet fragments verify <journal | -l SELECTOR>                re-read each fragment, check offsets and SHA-1
   inlet fragments flush  <journal | -l SELECTOR>                persist what is spooled now, not at the flush interval
   inlet fragments ddl    <journal prefix> [--dialect athena|spark] [--location URL] [--table NAME]
-All take --broker URL.
+All take --broker URL and --token TOKEN.
 `;
 
 /** `inlet fragments list|prune|verify|ddl`. */
@@ -25,11 +25,12 @@ export async function fragments(args: string[]): Promise<void> {
     signed: { type: 'boolean' },
     yes: { type: 'boolean' },
     broker: { type: 'string' },
+    token: { type: 'string' },
     dialect: { type: 'string' },
     location: { type: 'string' },
     table: { type: 'string' },
   });
-  const client = new BrokerClient(values.broker as string | undefined);
+  const client = new BrokerClient(values.broker as string | undefined, { token: values.token as string | undefined });
   if (sub === 'ddl') {
     if (positionals.length !== 1) throw new UsageError('usage: inlet fragments ddl <journal prefix> [--dialect athena|spark]');
     const dialect = (values.dialect as string | undefined) ?? 'athena';

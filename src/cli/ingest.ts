@@ -17,6 +17,7 @@ const RETRYABLE = new Set(['IO_ERROR', 'SHUTTING_DOWN', 'STORE_BACKLOG', 'STORE_
 export async function ingest(args: string[]): Promise<void> {
   const { values, positionals } = parse(args, {
     broker: { type: 'string' },
+    token: { type: 'string' },
     batch: { type: 'string' },
     producer: { type: 'string' },
     quiet: { type: 'boolean', short: 'q' },
@@ -25,7 +26,7 @@ export async function ingest(args: string[]): Promise<void> {
   if (!collection || positionals.length > 1) throw new UsageError(USAGE);
   const batch = intFlag(values.batch as string | undefined, '--batch') ?? 1000;
   if (batch < 1) throw new UsageError('--batch: must be at least 1');
-  const client = new BrokerClient(values.broker as string | undefined);
+  const client = new BrokerClient(values.broker as string | undefined, { token: values.token as string | undefined });
   const producer = (values.producer as string | undefined) ?? `inlet-ingest-${randomUUID()}`;
 
   let seq = 0;

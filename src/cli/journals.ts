@@ -5,8 +5,8 @@ import { Selector } from '../protocol/selectors.js';
 import { parse, UsageError } from './args.js';
 
 const HELP = `Usage:
-  inlet journals apply -f FILE [--dry-run] [--broker URL]
-  inlet journals list [-l SELECTOR] [--json] [--broker URL]
+  inlet journals apply -f FILE [--dry-run] [--broker URL] [--token TOKEN]
+  inlet journals list [-l SELECTOR] [--json] [--broker URL] [--token TOKEN]
 
 A journals file lists specs under 'journals:' with optional shared 'defaults:' (see catalog/journals.yaml).
 Selectors: a=b, c!=d, e in (x,y), f notin (z), g (has label), !h (lacks label), comma-separated.
@@ -22,13 +22,13 @@ export async function journals(args: string[]): Promise<void> {
 }
 
 async function apply(args: string[]): Promise<void> {
-  const { values } = parse(args, { file: { type: 'string', short: 'f' }, 'dry-run': { type: 'boolean' }, broker: { type: 'string' } }, false);
+  const { values } = parse(args, { file: { type: 'string', short: 'f' }, 'dry-run': { type: 'boolean' }, broker: { type: 'string' }, token: { type: 'string' } }, false);
   const file = values.file as string | undefined;
   if (!file) throw new UsageError('journals apply: -f FILE is required');
   const text = await readFile(file, 'utf8').catch((err: Error) => {
     throw new UsageError(`-f: cannot read ${file}: ${err.message}`);
   });
-  const client = new BrokerClient(values.broker as string | undefined);
+  const client = new BrokerClient(values.broker as string | undefined, { token: values.token as string | undefined });
   const dryRun = values['dry-run'] === true;
   let results;
   try {
@@ -42,10 +42,10 @@ async function apply(args: string[]): Promise<void> {
 }
 
 async function list(args: string[]): Promise<void> {
-  const { values } = parse(args, { selector: { type: 'string', short: 'l' }, json: { type: 'boolean' }, broker: { type: 'string' } }, false);
+  const { values } = parse(args, { selector: { type: 'string', short: 'l' }, json: { type: 'boolean' }, broker: { type: 'string' }, token: { type: 'string' } }, false);
   const selector = values.selector as string | undefined;
   if (selector) Selector.parse(selector); // a bad selector fails here, with exit code 2
-  const client = new BrokerClient(values.broker as string | undefined);
+  const client = new BrokerClient(values.broker as string | undefined, { token: values.token as string | undefined });
   const journals = await client.listJournals(selector);
   if (values.json) return void process.stdout.write(JSON.stringify(journals, null, 2) + '\n');
   const rows = journals.map((j) => [

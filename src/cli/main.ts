@@ -20,8 +20,11 @@ Usage:
   inlet read --collection NAME [--partition FIELD=VALUE] [--follow]
                                             a collection's committed documents
   inlet fragments list|prune|verify|ddl     fragments in the lake (inlet fragments --help)
+  inlet token create --auth-keys KEYS --cap READ,APPEND [--selector S] [--ttl 24h]
+                                            print a bearer token for a broker run with --auth-keys
 
-Client commands take --broker URL (default $INLET_BROKER, else http://127.0.0.1:8080).
+Client commands take --broker URL (default $INLET_BROKER, else http://127.0.0.1:8080)
+and --token TOKEN (default $INLET_TOKEN) for a broker that requires tokens.
 `;
 
 async function main(argv: string[]): Promise<void> {
@@ -45,6 +48,8 @@ async function main(argv: string[]): Promise<void> {
       return (await import('./journals.js')).journals(rest);
     case 'fragments':
       return (await import('./fragments.js')).fragments(rest);
+    case 'token':
+      return (await import('./token.js')).token(rest);
     case 'append':
       return (await import('./append.js')).append(rest);
     case 'read':

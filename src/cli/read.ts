@@ -21,6 +21,7 @@ const USAGE =
 export async function read(args: string[]): Promise<void> {
   const { values, positionals } = parse(args, {
     broker: { type: 'string' },
+    token: { type: 'string' },
     offset: { type: 'string', short: 'o' },
     follow: { type: 'boolean', short: 'f' },
     selector: { type: 'string', short: 'l' },
@@ -49,7 +50,7 @@ export async function read(args: string[]): Promise<void> {
   } catch (err) {
     throw new UsageError(`--offset: ${(err as Error).message}`);
   }
-  const client = new BrokerClient(values.broker as string | undefined);
+  const client = new BrokerClient(values.broker as string | undefined, { token: values.token as string | undefined });
   const abort = new AbortController();
   process.once('SIGINT', () => abort.abort());
   process.stdout.on('error', () => abort.abort()); // e.g. EPIPE from `| head`

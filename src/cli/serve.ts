@@ -1,5 +1,6 @@
 import { loadConfig, configSchema, type BrokerConfig } from '../broker/config.js';
 import { startBroker, type RunningBroker } from '../broker/daemon.js';
+import { requestGuard } from '../broker/access/index.js';
 import { collectionsPlugin, openCollections, type ServedCollections } from '../collections/ingest-plugin.js';
 import { parse } from './args.js';
 import { createLogger } from './log.js';
@@ -21,6 +22,10 @@ Flags:
   --max-read-size SIZE   bytes per catch-up response (default 4MiB)
   --long-poll-timeout DUR how long live reads wait before answering 204 (default 20s)
   --catalog FILE         a *.flow.yaml catalog: POST /ingest writes its collections
+  --auth-keys KEYS       base64 HMAC keys (whitespace/comma separated; the first signs, all verify):
+                         every request but /healthz then needs a bearer token (inlet token create)
+  --cors-origins LIST    origins whose web pages may write, comma-separated ('*': any; default none)
+  --allowed-hosts LIST   Host names the broker answers to besides its listen host and loopback
   --log-level LEVEL      fatal, error, warn, info, debug, trace or silent (default info)
   --config FILE          YAML file of the settings above (camelCase keys: dataDir, port, …)
 `;
@@ -40,7 +45,7 @@ export async function serve(
   let served: ServedCollections | undefined;
   const running = await startBroker(config, log, async (app, broker) => {
     if (config.catalog) served = await openCollections(config.catalog, config.dataDir, broker.writer, log);
-    await app.register(collectionsPlugin, { broker: broker.writer, served });
+    await app.register(collectionsPlugin, { broker: broker.writer, served, guard: requestGuard });
   });
   log.info({ url: running.url, dataDir: config.dataDir, store: config.store }, 'broker started');
   announce?.(running, config, served);

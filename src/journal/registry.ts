@@ -1,5 +1,6 @@
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { InletError, storageError } from '../errors.js';
 import { KeyLock } from '../key-lock.js';
 import { writeFileAtomic } from './fsutil.js';
 import { Journal, notFound, removeOwnFiles, type JournalObserver } from './journal.js';
@@ -88,11 +89,18 @@ export class JournalRegistry {
         return false;
       }
       const dir = this.dirOf(spec.name);
-      // Files left by a deletion that crashed midway belong to no journal.
-      await removeOwnFiles(dir);
-      await mkdir(dir, { recursive: true });
-      await writeFileAtomic(join(dir, RECORD_FILE), JSON.stringify({ spec, stream }, null, 2));
-      const journal = await Journal.open(spec, dir, this.observer, stream.forkOffset ?? 0);
+      let journal: Journal;
+      try {
+        // Files left by a deletion that crashed midway belong to no journal.
+        await removeOwnFiles(dir);
+        await mkdir(dir, { recursive: true });
+        await writeFileAtomic(join(dir, RECORD_FILE), JSON.stringify({ spec, stream }, null, 2));
+        journal = await Journal.open(spec, dir, this.observer, stream.forkOffset ?? 0);
+      } catch (err) {
+        // A journal half created (a full disk) must not reappear at the next start.
+        await removeOwnFiles(dir).catch(() => undefined);
+        throw err instanceof InletError ? err : storageError(err, `creating journal ${spec.name}`);
+      }
       this.journals.set(spec.name, journal);
       this.states.set(spec.name, stream);
       this.onChange?.(spec.name, { spec, stream });
@@ -144,7 +152,9 @@ export class JournalRegistry {
     return this.locks.run(name, async () => {
       const j = this.require(name);
       const record = change({ spec: j.spec, stream: this.states.get(name)! });
-      await writeFileAtomic(join(j.dir, RECORD_FILE), JSON.stringify(record, null, 2));
+      await writeFileAtomic(join(j.dir, RECORD_FILE), JSON.stringify(record, null, 2)).catch((err: unknown) => {
+        throw storageError(err, `updating journal ${name}`);
+      });
       if (!local) this.onChange?.(name, record);
     });
   }
