@@ -1,7 +1,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 
 /** One ajv instance for the whole process: schemas compile once. */
-export const ajv = new Ajv({ allErrors: false, verbose: true, strict: true, useDefaults: true, coerceTypes: false });
+export const ajv = new Ajv({ allErrors: false, verbose: true, strict: true, useDefaults: true, coerceTypes: false, ownProperties: true });
 
 /** `/fragment/length` under root `journals[2]` reads `journals[2].fragment.length`. */
 export function fieldPath(instancePath: string, root = ''): string {

@@ -5,10 +5,12 @@ import { Selector } from '../src/protocol/selectors.js';
 import { parseDuration, parseSize } from '../src/units.js';
 
 test('journal names follow the documented alphabet and shape', (t) => {
-  for (const ok of ['a', 'shipments/carrier=UPS/pivot=00', 'x.y_z-1+%20', 'a'.repeat(512)]) t.is(validateJournalName(ok), ok);
+  for (const ok of ['a', 'shipments/carrier=UPS/pivot=00', 'x.y_z-1+%20', `${'a'.repeat(255)}/${'b'.repeat(254)}/c`]) t.is(validateJournalName(ok), ok);
   const bad: [string, RegExp][] = [
     ['', /1 to 512/],
     ['a'.repeat(513), /1 to 512/],
+    // A segment is a directory name: longer ones failed with 500 ENAMETOOLONG (issue 16.7).
+    [`x/${'a'.repeat(256)}`, /segments between \/ may be at most 255/],
     ['/a', /begin or end/],
     ['a/', /begin or end/],
     ['a//b', /\/\//],

@@ -147,6 +147,8 @@ test('sum adds numbers, keeps integers exact, and fails where it cannot', (t) =>
   t.is(s.reduce(null, 3), 3);
   t.is(s.reduce(Number.MAX_SAFE_INTEGER - 1, 1), Number.MAX_SAFE_INTEGER);
   t.throws(() => s.reduce(Number.MAX_SAFE_INTEGER, 1), { code: 'REDUCE_FAILED', message: /beyond the exactly representable integers/ });
+  // An operand already beyond 2^53 was summed inexactly (issue 16.7).
+  t.throws(() => s.reduce(2 ** 55, 1), { code: 'REDUCE_FAILED', message: /beyond the exactly representable integers/ });
   t.throws(() => s.reduce(Number.MAX_VALUE, Number.MAX_VALUE), { code: 'REDUCE_FAILED', message: /overflows/ });
   // Integer sums are exact, so associative; float sums are only up to rounding.
   assertAssociative(t, s, fc.integer({ min: -1e12, max: 1e12 }));

@@ -7,6 +7,7 @@ import { checkStoreUrl, sameStoreUrl } from '../fragments/stores/url.js';
 import { describeAjvError } from '../schema.js';
 import { parseDuration, parseSize } from '../units.js';
 import { YamlText } from '../yaml.js';
+import { parseAuthKeys, type AuthKeys } from './access/tokens.js';
 
 export const DURATION = { type: 'string', pattern: '^(\\d+(\\.\\d+)?(ms|s|m|h|d))+$', description: 'a duration like 90s, 15m, 1h' };
 export const SIZE = { type: 'string', pattern: '^\\d+(\\.\\d+)?\\s*([kKmMgG]i?[bB]?|[bB])?$', description: 'a size like 64MiB' };
@@ -46,6 +47,21 @@ export const configSchema = {
     maxIngestSize: { ...SIZE, default: '8MiB', title: 'largest POST /ingest body (413 past it)' },
     maxJsonDepth: { type: 'integer', minimum: 1, default: 64, title: 'deepest nesting of objects and arrays in a POST /ingest body (400 past it)' },
     catalog: { type: 'string', minLength: 1, description: 'a *.flow.yaml catalog whose collections POST /ingest serves' },
+    authKeys: {
+      type: 'string',
+      minLength: 1,
+      title: 'base64 HMAC keys separated by whitespace or commas: bearer tokens are required; the first key signs, all verify',
+    },
+    corsOrigins: {
+      type: 'string',
+      default: '',
+      title: "comma-separated origins (https://app.example) whose pages may write; '*' allows any. Default: none",
+    },
+    allowedHosts: {
+      type: 'string',
+      default: '',
+      title: 'comma-separated names the broker answers to besides its listen host, localhost and loopback addresses',
+    },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', title: 'log verbosity; debug also prints stack traces of start-up failures' },
   },
 } as const;
@@ -75,6 +91,12 @@ export interface BrokerConfig {
   readonly maxOpenSpools: number;
   readonly maxIngestSize: number;
   readonly maxJsonDepth: number;
+  /** HMAC keys (first signs, all verify); when set, every request but /healthz needs a bearer token. */
+  readonly authKeys?: AuthKeys;
+  /** Origins whose pages may send mutating requests; `*` allows any. */
+  readonly corsOrigins: readonly string[];
+  /** Host names accepted besides the listen host, localhost and loopback addresses (DNS rebinding guard). */
+  readonly allowedHosts: readonly string[];
   /** A catalog file (absolute path) whose collections the broker ingests into. */
   readonly catalog?: string;
 }
@@ -149,8 +171,30 @@ export function loadConfig(flags: Raw, env: NodeJS.ProcessEnv = process.env): Br
     maxOpenSpools: merged.maxOpenSpools as number,
     maxIngestSize: parseSize(merged.maxIngestSize as string)!,
     maxJsonDepth: merged.maxJsonDepth as number,
+    ...(merged.authKeys ? { authKeys: parseAuthKeys(merged.authKeys as string, origin.get('authKeys')) } : {}),
+    corsOrigins: Object.freeze(list(merged.corsOrigins as string).map((o) => checkOrigin(o, origin.get('corsOrigins') ?? 'corsOrigins'))),
+    allowedHosts: Object.freeze(list(merged.allowedHosts as string).map((h) => h.toLowerCase())),
     ...(merged.catalog ? { catalog: resolve(merged.catalog as string) } : {}),
   });
+}
+
+function list(text: string): string[] {
+  return text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+}
+
+/** An origin is `scheme://host[:port]` exactly as browsers send it, or `*`. */
+function checkOrigin(o: string, where: string): string {
+  if (o === '*') return o;
+  let url: URL | undefined;
+  try {
+    url = new URL(o);
+  } catch {
+    url = undefined;
+  }
+  if (!url || url.origin !== o) {
+    throw new InletError('INVALID_SPEC', `${where}: ${JSON.stringify(o)} is not an origin like https://app.example.com (no path or trailing slash)`);
+  }
+  return o;
 }
 
 function readYamlConfig(path: string): Raw {

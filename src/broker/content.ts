@@ -1,5 +1,7 @@
 import { InletError } from '../errors.js';
 import { checkJsonDepth } from '../protocol/json-depth.js';
+import { findInexactInteger, inexactReason } from '../doc/exact.js';
+import { formatPointer } from '../doc/json.js';
 import { isLineOriented, mediaType, type JournalSpec } from '../journal/spec.js';
 
 /**
@@ -23,12 +25,16 @@ export function encodeAppend(spec: JournalSpec, body: Buffer, opts: { allowEmpty
 }
 
 function encodeJsonMessages(body: Buffer, allowEmptyArray: boolean): Buffer {
+  const text = body.toString('utf8');
   let value: unknown;
   try {
-    value = JSON.parse(body.toString('utf8'));
+    value = JSON.parse(text);
   } catch (err) {
     throw new InletError('INVALID_CONTENT', `invalid JSON: ${(err as Error).message}`);
   }
+  // Messages are stored re-serialized: a number JSON cannot hold exactly would come back changed.
+  const inexact = findInexactInteger(text, value);
+  if (inexact) throw new InletError('INVALID_CONTENT', `${formatPointer(inexact.path) || '(root)'}: ${inexactReason(inexact)}`);
   const messages = Array.isArray(value) ? value : [value];
   if (messages.length === 0) {
     if (allowEmptyArray) return Buffer.alloc(0);

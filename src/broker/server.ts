@@ -3,22 +3,12 @@ import type { Logger } from 'pino';
 import { InletError } from '../errors.js';
 import { formatOffset } from '../protocol/offsets.js';
 import { Health } from '../protocol/journals.js';
+import { accessControl } from './access/index.js';
 import type { Broker } from './broker.js';
 import { limitRequests, timeoutOptions } from './request-limits.js';
 import { fragmentRoutes } from './routes/fragments.js';
 import { journalRoutes } from './routes/journals.js';
 import { streamRoutes } from './routes/stream.js';
-
-const ALLOW_HEADERS = [
-  'content-type', 'authorization', 'if-none-match', 'stream-seq', 'stream-ttl', 'stream-expires-at', 'stream-closed',
-  'producer-id', 'producer-epoch', 'producer-seq', 'stream-forked-from', 'stream-fork-offset', 'stream-fork-sub-offset',
-  'inlet-expect-offset',
-].join(', ');
-const EXPOSE_HEADERS = [
-  'stream-next-offset', 'stream-cursor', 'stream-up-to-date', 'stream-closed', 'stream-ttl', 'stream-expires-at',
-  'producer-epoch', 'producer-seq', 'producer-expected-seq', 'producer-received-seq', 'etag', 'location', 'content-type',
-  'inlet-append-begin', 'inlet-append-end',
-].join(', ');
 
 /** The broker's HTTP server: the Durable Streams protocol, `/v1/journals`, health and metrics. */
 export function buildServer(broker: Broker, log: Logger): FastifyInstance {
@@ -40,24 +30,10 @@ export function buildServer(broker: Broker, log: Logger): FastifyInstance {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
-  // Long CORS headers cost more to write than a small append: only browsers (which send Origin)
-  // need the exposed-header list, and only preflights need the allowed methods and headers.
-  app.addHook('onRequest', async (req, reply) => {
-    reply.headers({
-      'access-control-allow-origin': '*',
-      'x-content-type-options': 'nosniff',
-      'cross-origin-resource-policy': 'cross-origin',
-    });
-    if (req.headers.origin !== undefined) reply.header('access-control-expose-headers', EXPOSE_HEADERS);
+  app.addHook('onRequest', async (_req, reply) => {
+    reply.headers({ 'x-content-type-options': 'nosniff', 'cross-origin-resource-policy': 'cross-origin' });
   });
-  app.options('*', async (_req, reply) =>
-    reply
-      .code(204)
-      .header('access-control-allow-methods', 'GET, POST, PUT, DELETE, HEAD, OPTIONS')
-      .header('access-control-allow-headers', ALLOW_HEADERS)
-      .header('access-control-max-age', '86400')
-      .send(),
-  );
+  accessControl(app, broker.config);
 
   app.setErrorHandler((err: FastifyError | InletError, req, reply) => {
     const e = toInletError(err, req.routeOptions.bodyLimit ?? broker.config.maxAppendSize, req.url.startsWith('/ingest') ? '--max-ingest-size' : '--max-append-size');
@@ -69,6 +45,7 @@ export function buildServer(broker: Broker, log: Logger): FastifyInstance {
     if (typeof d.currentEpoch === 'number') reply.header('producer-epoch', String(d.currentEpoch));
     if (typeof d.expectedSeq === 'number') reply.header('producer-expected-seq', String(d.expectedSeq));
     if (typeof d.receivedSeq === 'number') reply.header('producer-received-seq', String(d.receivedSeq));
+    if (e.code === 'UNAUTHORIZED') reply.header('www-authenticate', 'Bearer');
     if (e.code === 'SHUTTING_DOWN' || e.code === 'STORAGE_FULL' || e.code === 'OVERLOADED') reply.header('retry-after', '1');
     return reply.code(e.status).type('application/json').send(JSON.stringify(e.toJSON()));
   });
@@ -97,7 +74,7 @@ function toInletError(err: FastifyError | InletError, bodyLimit: number, limitFl
   if (err instanceof InletError) return err;
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new InletError('PAYLOAD_TOO_LARGE', `request body exceeds the broker's limit of ${bodyLimit} bytes (${limitFlag})`);
+      return new InletError('PAYLOAD_TOO_LARGE', `the request body exceeds the limit of ${bodyLimit} bytes (${limitFlag})`, { details: { limit: bodyLimit } });
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':

@@ -33,5 +33,5 @@ export function brokerClient(values: Readonly<Record<string, unknown>>): BrokerC
     const from = values.broker !== undefined ? '--broker' : 'INLET_BROKER';
     throw new UsageError(`${from}: ${JSON.stringify(url)} needs a scheme, e.g. http://${url.replace(/^[a-z]+:\/*/i, '')}`);
   }
-  return new BrokerClient(url);
+  return new BrokerClient(url, { token: values.token as string | undefined });
 }

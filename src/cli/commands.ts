@@ -8,6 +8,7 @@ import type { Command, Flags } from './command.js';
 
 const BROKER: Flags = {
   broker: { type: 'string', value: 'URL', description: 'the broker, e.g. http://127.0.0.1:8080', default: '$INLET_BROKER, else http://127.0.0.1:8080' },
+  token: { type: 'string', value: 'TOKEN', description: 'bearer token for a broker run with --auth-keys (inlet token create)', default: '$INLET_TOKEN' },
 };
 const SELECTOR: Flags = {
   selector: { type: 'string', short: 'l', value: 'SELECTOR', description: 'journals whose labels match, e.g. "carrier in (UPS,DHL)"' },
@@ -197,10 +198,29 @@ const fragments: Command = {
   ],
 };
 
+const token: Command = {
+  name: 'token',
+  summary: 'bearer tokens for a broker run with --auth-keys',
+  subcommands: [
+    {
+      name: 'create',
+      summary: 'print a signed token with capabilities scoped by a label selector',
+      flags: {
+        'auth-keys': { type: 'string', value: 'KEYS', description: "the broker's base64 HMAC keys; the first signs", default: '$INLET_AUTH_KEYS' },
+        cap: { type: 'string', value: 'CAPS', description: 'comma-separated capabilities: LIST, READ, APPEND, APPLY, DELETE, INGEST (required)' },
+        selector: { type: 'string', short: 'l', value: 'SELECTOR', description: 'journals the token covers, e.g. app=chat; collections match inlet.dev/collection=NAME', default: 'every journal' },
+        ttl: { type: 'string', value: 'DURATION', description: 'how long the token is valid', default: '24h' },
+      },
+      positionals: { min: 0, max: 0 },
+      run: async (a) => (await import('./token.js')).createTokenCommand(a),
+    },
+  ],
+};
+
 /** The root of the CLI. */
 export const inlet: Command = {
   name: 'inlet',
   summary: 'an append-only journal broker over a cloud-storage lake',
   description: 'inlet: an append-only journal broker over a cloud-storage lake. `inlet --version` prints its version.',
-  subcommands: [serve, develop, catalog, journals, append, ingest, read, fragments],
+  subcommands: [serve, develop, catalog, journals, append, ingest, read, fragments, token],
 };

@@ -1,4 +1,5 @@
 import { loadConfig, configSchema, envName, flagName, DURATION, SIZE, type BrokerConfig } from '../broker/config.js';
+import { requestGuard } from '../broker/access/index.js';
 import { startBroker, type RunningBroker } from '../broker/daemon.js';
 import { collectionsPlugin, openCollections, type ServedCollections } from '../collections/ingest-plugin.js';
 import { InletError } from '../errors.js';
@@ -59,7 +60,7 @@ export async function serve(
   try {
     running = await startBroker(config, log, async (app, broker) => {
       if (config.catalog) served = await openCollections(config.catalog, config.dataDir, broker.writer, log);
-      await app.register(collectionsPlugin, { broker: broker.writer, served, limits: { maxBodySize: config.maxIngestSize, maxDepth: config.maxJsonDepth } });
+      await app.register(collectionsPlugin, { broker: broker.writer, served, limits: { maxBodySize: config.maxIngestSize, maxDepth: config.maxJsonDepth }, guard: requestGuard });
     });
   } catch (err) {
     throw startupError(err, config);

@@ -19,12 +19,18 @@ export interface StreamRead {
   closed: boolean;
 }
 
-/** A small HTTP client of one broker: journal specs, appends and reads. */
+/**
+ * A small HTTP client of one broker: journal specs, appends and reads. With a token (default
+ * `$INLET_TOKEN`) every request carries `Authorization: Bearer <token>`.
+ */
 export class BrokerClient {
   readonly url: string;
+  private readonly auth: Record<string, string>;
 
-  constructor(url = process.env.INLET_BROKER || DEFAULT_BROKER) {
+  constructor(url = process.env.INLET_BROKER || DEFAULT_BROKER, opts: { token?: string } = {}) {
     this.url = url.replace(/\/+$/, '');
+    const token = opts.token || process.env.INLET_TOKEN;
+    this.auth = token ? { authorization: `Bearer ${token}` } : {};
   }
 
   streamUrl(journal: string): string {
@@ -135,7 +141,7 @@ export class BrokerClient {
 
   private async send(method: Dispatcher.HttpMethod, url: string, body?: string | Buffer, type?: string, signal?: AbortSignal, headers: Record<string, string> = {}) {
     try {
-      return await request(url, { method, body, headers: type ? { ...headers, 'content-type': type } : headers, signal });
+      return await request(url, { method, body, headers: { ...this.auth, ...headers, ...(type ? { 'content-type': type } : {}) }, signal });
     } catch (err) {
       if ((err as Error).name === 'AbortError') throw err;
       throw new InletError('IO_ERROR', `cannot reach the broker at ${this.url}: ${(err as Error).message}`, { cause: err });

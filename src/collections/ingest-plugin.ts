@@ -1,8 +1,11 @@
 import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { loadCatalog } from '../catalog/load.js';
 import { InletError } from '../errors.js';
+import { findInexactInteger, inexactReason } from '../doc/exact.js';
+import { formatPointer } from '../doc/json.js';
+import type { RequestGuard, Target } from '../protocol/auth.js';
 import { CollectionList, IngestResult } from '../protocol/collections.js';
 import { checkJsonDepth } from '../protocol/json-depth.js';
 import type { JournalSpec, JournalSpecInput } from '../protocol/journal-spec.js';
@@ -61,12 +64,15 @@ export async function openCollections(path: string, dataDir: string, broker: Bro
  *   the last committed request is answered without writing again.
  *   → `{ journals: { "<journal>": endOffset }, received, stored }`
  * - `GET /v1/collections` → `{ collections: [{ name, key, partitionFields, projections, journals }] }`
+ *
+ * `guard` scopes both by the request's token: `/ingest` needs its capability on every collection
+ * of the body, and the listing shows only the collections the token covers.
  */
 export async function collectionsPlugin(
   app: FastifyInstance,
-  opts: { broker: BrokerPort; served: ServedCollections | undefined; limits: IngestLimits },
+  opts: { broker: BrokerPort; served: ServedCollections | undefined; limits: IngestLimits; guard: RequestGuard<FastifyRequest> },
 ): Promise<void> {
-  const { broker, served, limits } = opts;
+  const { broker, served, limits, guard } = opts;
   if (served) app.addHook('onClose', () => served.ingester.close());
 
   app.post('/ingest', { bodyLimit: limits.maxBodySize, schema: { response: { 200: IngestResult } } }, async (req): Promise<IngestResult> => {
@@ -83,11 +89,22 @@ export async function collectionsPlugin(
       throw new InletError('BAD_REQUEST', `the body is not valid JSON: ${(err as Error).message}; /ingest takes one JSON object {"<collection>": [documents…]}${ndjson}`);
     }
     checkJsonDepth(body, limits.maxDepth, 'the body', '--max-json-depth');
+    if (body !== null && typeof body === 'object' && !Array.isArray(body)) {
+      for (const collection of Object.keys(body)) guard.authorize(req, collectionTarget(collection));
+    }
+    // Documents are stored as they were sent: a number JSON cannot hold exactly is refused, not rounded.
+    const inexact = findInexactInteger(raw, body);
+    if (inexact) {
+      const [collection = '', index = '', ...rest] = inexact.path;
+      throw new InletError('INVALID_DOCUMENT', `${collection}[${index}]: ${formatPointer(rest) || '(root)'}: ${inexactReason(inexact)}`, {
+        details: { collection, index: Number(index) },
+      });
+    }
     return served.ingester.ingest(body, producerOf(req.headers));
   });
 
-  app.get('/v1/collections', { schema: { response: { 200: CollectionList } } }, async (): Promise<CollectionList> => ({
-    collections: [...(served?.collections.values() ?? [])].map(({ spec }) => ({
+  app.get('/v1/collections', { schema: { response: { 200: CollectionList } } }, async (req): Promise<CollectionList> => ({
+    collections: guard.visible(req, [...(served?.collections.values() ?? [])], ({ spec }) => collectionTarget(spec.name)).map(({ spec }) => ({
       name: spec.name,
       key: spec.key,
       partitionFields: spec.partitionFields,
@@ -98,6 +115,11 @@ export async function collectionsPlugin(
         .map((j) => j.name),
     })),
   }));
+}
+
+/** A token scopes a collection by its journals' collection label (`inlet.dev/collection=NAME`) or its name. */
+function collectionTarget(name: string): Target {
+  return { name, labels: { [COLLECTION_LABEL]: name } };
 }
 
 function producerOf(headers: Record<string, string | string[] | undefined>): ProducerRef | undefined {

@@ -77,11 +77,12 @@ function sum(lhs: unknown, rhs: unknown, cur: Cursor): number {
   if (typeof rhs !== 'number' || (lhs !== null && typeof lhs !== 'number')) throw wrongTypes(cur, 'sum expects numbers', lhs, rhs);
   if (lhs === null) return rhs;
   const out = lhs + rhs;
-  // Integers stay exact; where they cannot, fail rather than round (as Flow fails on overflow).
-  if (Number.isSafeInteger(lhs) && Number.isSafeInteger(rhs) && !Number.isSafeInteger(out)) {
-    throw failure(cur, `sum of ${lhs} and ${rhs} is beyond the exactly representable integers`);
-  }
   if (!Number.isFinite(out)) throw failure(cur, `sum of ${lhs} and ${rhs} overflows`);
+  // Integers stay exact; where they cannot (an operand or the sum beyond ±2^53 − 1), fail rather
+  // than round, as Flow fails on overflow.
+  if (Number.isInteger(lhs) && Number.isInteger(rhs) && !(Number.isSafeInteger(lhs) && Number.isSafeInteger(rhs) && Number.isSafeInteger(out))) {
+    throw failure(cur, `sum of ${lhs} and ${rhs} is beyond the exactly representable integers (±${Number.MAX_SAFE_INTEGER})`);
+  }
   return out;
 }
 

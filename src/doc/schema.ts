@@ -23,6 +23,8 @@ const AJV_OPTIONS: Options = {
   allErrors: false,
   useDefaults: false,
   coerceTypes: false,
+  // Documents are parsed JSON: `constructor` or `toString` are properties only if the document has them.
+  ownProperties: true,
 };
 
 /**

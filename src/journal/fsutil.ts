@@ -1,4 +1,4 @@
-import { open, rename } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /** Makes a directory's entries (new or renamed files) durable. */
@@ -14,13 +14,19 @@ export async function fsyncDir(dir: string): Promise<void> {
 /** Replaces `path` with `content` atomically and durably (write, fsync, rename, fsync dir). */
 export async function writeFileAtomic(path: string, content: string | Buffer): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w');
   try {
-    await fh.writeFile(content);
-    await fh.sync();
-  } finally {
-    await fh.close();
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(content);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (err) {
+    // A full disk must not keep the half-written copy taking what space is left.
+    await rm(tmp, { force: true });
+    throw err;
   }
-  await rename(tmp, path);
   await fsyncDir(dirname(path));
 }

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, type Dirent } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import { InletError } from '../errors.js';
+import { InletError, storageError } from '../errors.js';
 import { KeyLock } from '../key-lock.js';
 import { Selector } from '../protocol/selectors.js';
 import { journalFailed } from './failure.js';
@@ -148,11 +148,18 @@ export class JournalRegistry {
         return false;
       }
       const dir = this.dirOf(spec.name);
-      // Files left by a deletion that crashed midway belong to no journal.
-      await removeOwnFiles(dir);
-      await mkdir(dir, { recursive: true });
-      await writeFileAtomic(join(dir, RECORD_FILE), JSON.stringify({ spec, stream }, null, 2));
-      const journal = await Journal.open(spec, dir, this.observer, stream.forkOffset ?? 0, this.files);
+      let journal: Journal;
+      try {
+        // Files left by a deletion that crashed midway belong to no journal.
+        await removeOwnFiles(dir);
+        await mkdir(dir, { recursive: true });
+        await writeFileAtomic(join(dir, RECORD_FILE), JSON.stringify({ spec, stream }, null, 2));
+        journal = await Journal.open(spec, dir, this.observer, stream.forkOffset ?? 0, this.files);
+      } catch (err) {
+        // A journal half created (a full disk) must not reappear at the next start.
+        await removeOwnFiles(dir).catch(() => undefined);
+        throw err instanceof InletError ? err : storageError(err, `creating journal ${spec.name}`);
+      }
       this.journals.set(spec.name, journal);
       this.states.set(spec.name, stream);
       this.sorted = undefined;
@@ -205,7 +212,9 @@ export class JournalRegistry {
     return this.locks.run(name, async () => {
       const j = this.require(name);
       const record = change({ spec: j.spec, stream: this.states.get(name)! });
-      await writeFileAtomic(join(j.dir, RECORD_FILE), JSON.stringify(record, null, 2));
+      await writeFileAtomic(join(j.dir, RECORD_FILE), JSON.stringify(record, null, 2)).catch((err: unknown) => {
+        throw storageError(err, `updating journal ${name}`);
+      });
       if (!local) this.onChange?.(name, record);
     });
   }

@@ -2,9 +2,13 @@ import { InletError } from './errors.js';
 
 const NAME_CHARS = /^[A-Za-z0-9._=%+\-/]+$/;
 
+/** Longest segment: a segment is a directory of the data dir and the file store, and filesystems stop at 255 bytes. */
+export const MAX_SEGMENT_LENGTH = 255;
+
 /**
  * Checks a journal name: 1–512 chars of `[A-Za-z0-9._=%+-]` and `/`, no leading or
- * trailing `/`, no `//`, no `.` or `..` segment. Throws INVALID_JOURNAL_NAME naming the rule broken.
+ * trailing `/`, no `//`, no `.` or `..` segment, no segment over 255 chars. Throws
+ * INVALID_JOURNAL_NAME naming the rule broken.
  */
 export function validateJournalName(name: string): string {
   const fail = (why: string): never => {
@@ -16,6 +20,7 @@ export function validateJournalName(name: string): string {
   for (const segment of name.split('/')) {
     if (segment === '') fail('must not contain //');
     if (segment === '.' || segment === '..') fail('must not contain a . or .. segment');
+    if (segment.length > MAX_SEGMENT_LENGTH) fail(`has a segment of ${segment.length} characters; segments between / may be at most ${MAX_SEGMENT_LENGTH}`);
   }
   return name;
 }

@@ -1,10 +1,11 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { InletError } from '../../errors.js';
 import { openStore } from '../../fragments/stores/index.js';
 import type { Journal } from '../../journal/journal.js';
 import { FlushResults, FragmentList, PruneResults, type PrunedFragment } from '../../protocol/fragments.js';
 import { Selector } from '../../protocol/selectors.js';
 import { parseDuration } from '../../units.js';
+import { authorize, visible } from '../access/index.js';
 import type { Broker } from '../broker.js';
 
 /**
@@ -19,16 +20,22 @@ import type { Broker } from '../broker.js';
  *   `{ journals: [{ journal, persistedThrough }] }`.
  */
 export function fragmentRoutes(app: FastifyInstance, broker: Broker): void {
-  const pick = (q: Record<string, string | undefined>): readonly Journal[] => {
-    if (q.journal) return [broker.registry.require(q.journal)];
-    if (q.selector !== undefined) return broker.registry.list(Selector.parse(q.selector));
+  /** The journal named, or those of the selector that the request's token may act on. */
+  const pick = (req: FastifyRequest): Journal[] => {
+    const q = req.query as Record<string, string | undefined>;
+    if (q.journal) {
+      const journal = broker.registry.require(q.journal);
+      authorize(req, journal.spec);
+      return [journal];
+    }
+    if (q.selector !== undefined) return visible(req, broker.registry.list(Selector.parse(q.selector)), (j) => j.spec);
     throw new InletError('BAD_REQUEST', 'give journal=<name> or selector=<labels>');
   };
 
   app.get('/v1/fragments', { schema: { response: { 200: FragmentList } } }, async (req): Promise<FragmentList> => {
     const q = req.query as Record<string, string | undefined>;
     const out = [];
-    for (const j of pick(q)) {
+    for (const j of pick(req)) {
       await broker.lake.refresh(j);
       const idx = broker.lake.index(j.name);
       out.push({
@@ -60,7 +67,7 @@ export function fragmentRoutes(app: FastifyInstance, broker: Broker): void {
     const q = req.query as Record<string, string | undefined>;
     const timeoutMs = q.timeout !== undefined ? parseDuration(q.timeout) : 60_000;
     if (timeoutMs === undefined || timeoutMs === null) throw new InletError('BAD_REQUEST', `timeout: must be a duration like 60s, got ${JSON.stringify(q.timeout)}`);
-    const journals = pick(q);
+    const journals = pick(req);
     const heads = await Promise.all(journals.map(async (j) => (await j.seal(), j.head)));
     if (!(await broker.lake.persister.idle(timeoutMs))) {
       throw new InletError('STORE_UNAVAILABLE', `fragments are still uploading after ${q.timeout ?? '60s'}; the store may be slow or unreachable`);
@@ -73,7 +80,7 @@ export function fragmentRoutes(app: FastifyInstance, broker: Broker): void {
     const q = req.query as Record<string, string | undefined>;
     const dryRun = q.dryRun !== 'false';
     const pruned: PrunedFragment[] = [];
-    for (const j of pick(q)) {
+    for (const j of pick(req)) {
       const retention = parseDuration(j.spec.fragment.retention) ?? 0;
       if (retention <= 0) continue;
       await broker.lake.refresh(j);

@@ -3,6 +3,7 @@ import { InletError } from '../../errors.js';
 import { parseJournalsFile } from '../../journal/apply-file.js';
 import { ApplyResults, JournalList } from '../../protocol/journals.js';
 import { Selector } from '../../protocol/selectors.js';
+import { authorize, visible } from '../access/index.js';
 import type { Broker } from '../broker.js';
 
 /**
@@ -18,7 +19,7 @@ export function journalRoutes(app: FastifyInstance, broker: Broker): void {
     const q = req.query as Record<string, string | undefined>;
     const selector = q.selector ? Selector.parse(q.selector) : undefined;
     return {
-      journals: broker.registry.list(selector).map((j) => {
+      journals: visible(req, broker.registry.list(selector), (j) => j.spec).map((j) => {
         const st = broker.registry.state(j.name);
         return {
           spec: j.spec,
@@ -54,6 +55,9 @@ export function journalRoutes(app: FastifyInstance, broker: Broker): void {
     for (const [i, s] of specs.entries()) {
       if (names.has(s.name)) throw new InletError('INVALID_SPEC', `${inputs[i]!.where}.name: ${s.name} appears twice`);
       names.add(s.name);
+      authorize(req, s);
+      const existing = broker.registry.get(s.name);
+      if (existing) authorize(req, existing.spec);
     }
     return { dryRun: q.dryRun === 'true', results: await broker.registry.apply(specs, q.dryRun === 'true') };
   });

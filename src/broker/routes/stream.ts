@@ -3,6 +3,7 @@ import { InletError } from '../../errors.js';
 import { validateJournalName } from '../../protocol/names.js';
 import { formatOffset, parseOffset } from '../../protocol/offsets.js';
 import { mediaType } from '../../journal/spec.js';
+import { authorize } from '../access/index.js';
 import type { Broker } from '../broker.js';
 import { jsonArrayOf } from '../content.js';
 import type { Producer } from '../streams.js';
@@ -34,6 +35,7 @@ export function streamRoutes(app: FastifyInstance, broker: Broker): void {
     url: `${STREAM_PREFIX}*`,
     handler: async (req, reply) => {
       const name = journalNameOf(req);
+      authorize(req, { name, labels: broker.registry.get(name)?.spec.labels ?? {} });
       switch (req.method) {
         case 'PUT':
           return create(name, req, reply);
@@ -65,6 +67,10 @@ export function streamRoutes(app: FastifyInstance, broker: Broker): void {
     }
     if (expiresAt !== undefined && !Number.isFinite(Date.parse(expiresAt))) {
       throw new InletError('BAD_REQUEST', `Stream-Expires-At must be an RFC 3339 timestamp, got ${JSON.stringify(expiresAt)}`);
+    }
+    if (forkedFrom !== undefined) {
+      const source = sourceName(forkedFrom);
+      authorize(req, { name: source, labels: broker.registry.get(source)?.spec.labels ?? {} }, 'READ');
     }
     const forkOffsetRaw = header(h['stream-fork-offset']);
     const subRaw = header(h['stream-fork-sub-offset']);
