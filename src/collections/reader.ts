@@ -81,6 +81,19 @@ export class CollectionReader<T = unknown> implements AsyncIterable<SequencedDoc
     }
   }
 
+  /**
+   * Resolves once `take` may have something at once: a document read (which may or may not
+   * commit anything), or the end of the read. Lets one wait on several readers.
+   */
+  ready(): Promise<void> {
+    if (this.done || (this.batch && this.batch.consumed < this.batch.docs.length)) return Promise.resolve();
+    this.pull ??= this.source.next();
+    return this.pull.then(
+      () => undefined,
+      () => undefined,
+    );
+  }
+
   /** Where the reader stands after the documents handed out so far. */
   checkpoint(): ReadCheckpoint {
     const out: ReadCheckpoint = { ...this.restored };
