@@ -2,6 +2,12 @@ import { spawn } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
+import { loadCatalog } from '../src/catalog/load.js';
+import { Appender } from '../src/client/appender.js';
+import { BrokerClient } from '../src/client/broker-client.js';
+import { compileCatalog } from '../src/collections/collection.js';
+import { runConsumer } from '../src/consumer/driver.js';
+import { FileStore } from '../src/consumer/file-store.js';
 import { committedDocs, ingest } from './helpers/collections.js';
 import { cleanup, ROOT, startBroker, tempDir, type TestBroker } from './helpers/broker.js';
 
@@ -58,6 +64,50 @@ test.serial('a consumer run to the end counts and publishes every input once, an
   await ingestEvents(b, 200, 100);
   t.is((await runApp(b, store)).exit, 0);
   await assertExactlyOnce(t, b, store, 300);
+});
+
+test.serial('a following consumer commits each time its input stalls, and stops when aborted', async (t) => {
+  const b = await startBroker({ args: ['--catalog', CATALOG] });
+  t.teardown(() => cleanup(b));
+  const dir = await tempDir();
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const path = join(dir, 'store.json');
+  const store = await FileStore.open<Record<string, number>>(path, {});
+  const client = new BrokerClient(b.url);
+  const abort = new AbortController();
+  const running = runConsumer<{ key: string }>({
+    name: 'follower',
+    client,
+    writer: new Appender(client),
+    collections: compileCatalog(await loadCatalog(CATALOG)),
+    sources: ['acme/events'],
+    store,
+    stallMs: 20,
+    maxTxnMs: 60_000, // only a stall ends a transaction here
+    signal: abort.signal,
+    app: {
+      consume: (d) => void (store.state[d.doc.key] = (store.state[d.doc.key] ?? 0) + 1),
+      finalize: (txn) => {
+        for (const [key, through] of Object.entries(store.state)) if (through !== published[key]) txn.publish('acme/counts', { key, through, delta: through - (published[key] ?? 0) });
+        Object.assign(published, store.state);
+      },
+    },
+  });
+  const published: Record<string, number> = {};
+  const committedCount = async () => {
+    try {
+      return Object.values((JSON.parse(await readFile(path, 'utf8')) as { state: Record<string, number> }).state).reduce((a, n) => a + n, 0);
+    } catch {
+      return 0;
+    }
+  };
+  for (const [first, count] of [[0, 50], [50, 50]] as const) {
+    await ingestEvents(b, first, count);
+    while ((await committedCount()) < first + count) await new Promise((r) => setTimeout(r, 20));
+  }
+  abort.abort();
+  await running;
+  await assertExactlyOnce(t, b, path, 100);
 });
 
 for (const point of ['consumer.read:120', 'consumer.append:2', 'consumer.commit:2', 'consumer.committed:2', 'consumer.ack:3']) {
