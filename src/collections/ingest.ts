@@ -25,7 +25,8 @@ export type { IngestResult } from '../protocol/collections.js';
  * CONTINUE_TXN documents, committed by a record in the transaction log, then made visible
  * by an ACK document in each journal. A crash before the commit record is undone at restart
  * (ACKs at the producer's previous clock roll the documents back); after it, the ACKs are
- * written at restart.
+ * written at restart. Documents go through a `Router` and out through a `Publisher`; this
+ * class adds the request's shape, producer retries, lanes and the transaction log.
  */
 export class Ingester {
   private readonly clocks = new ClockSource();
