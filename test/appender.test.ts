@@ -33,7 +33,7 @@ test('appends resolve with end offsets; a wrong expected offset is refused at on
   t.is((await readAll(b.url, 'app/out')).toString(), '{"n":1}\n{"n":2}\n{"n":4}\n');
 });
 
-test('an append whose answer is lost is retried and written once', async (t) => {
+test('an append whose answer is lost is retried and written once, also with an expected offset (whose retry the broker refused as WRONG_APPEND_OFFSET)', async (t) => {
   const b = await startBroker();
   t.teardown(() => cleanup(b));
   // A proxy that forwards the first append but drops the connection instead of answering it.
@@ -58,7 +58,7 @@ test('an append whose answer is lost is retried and written once', async (t) => 
     onRetry: (err) => retries.push(err),
   });
   await appender.ensure(SPEC);
-  t.is(await appender.append('app/out', Buffer.from('{"n":1}\n')), 8);
+  t.is(await appender.append('app/out', Buffer.from('{"n":1}\n'), 0), 8);
   t.is(retries.length, 1, 'the lost answer was retried');
   t.is(await appender.append('app/out', Buffer.from('{"n":2}\n')), 16);
   t.is((await readAll(b.url, 'app/out')).toString(), '{"n":1}\n{"n":2}\n');
@@ -73,7 +73,7 @@ test('a broker that is down is retried until it is back; one that stays down fai
   t.true(gaveUp instanceof InletError && gaveUp.code === 'IO_ERROR', String(gaveUp));
 
   let retries = 0;
-  const appending = new Appender(new BrokerClient(b.url), { retry: { attempts: 100, baseMs: 20, maxMs: 100 }, onRetry: () => retries++ }).append(
+  const appending = new Appender(new BrokerClient(b.url), { retry: { attempts: 10_000, baseMs: 20, maxMs: 100 }, onRetry: () => retries++ }).append(
     'app/out',
     Buffer.from('{"n":1}\n'),
   );

@@ -38,7 +38,7 @@ import type { BrokerClient } from '../client/broker-client.js';
 import type { JournalWriter } from '../client/journal-writer.js';
 import type { Collection } from '../collections/collection.js';
 import { Publisher, writeAcks } from '../collections/publisher.js';
-import { CollectionReader } from '../collections/reader.js';
+import { CollectionReader, type ReadCheckpoint } from '../collections/reader.js';
 import { Router } from '../collections/route.js';
 import type { SequencedDocument } from '../collections/sequencer.js';
 import { namedProducer, ZERO_CLOCK } from '../collections/uuid.js';
@@ -140,7 +140,7 @@ export async function runConsumer<T>(opts: ConsumerOptions<T>): Promise<void> {
       const routed = router.drain();
       const bodies = publisher.encode(routed);
       const ackIntents = publisher.commit();
-      const sources: Record<string, ReturnType<CollectionReader['checkpoint']>> = {};
+      const sources: Record<string, ReadCheckpoint> = {};
       for (const r of readers) sources[r.collection] = r.reader.checkpoint();
       const checkpoint: ConsumerCheckpoint = { sources, ackIntents, lastCommitted: publisher.lastCommitted };
       const after = previous;
