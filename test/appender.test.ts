@@ -23,7 +23,7 @@ test('ensure creates a missing journal with its labels and leaves an existing on
 test('appends resolve with end offsets; a wrong expected offset is refused at once and writes nothing', async (t) => {
   const b = await startBroker();
   t.teardown(() => cleanup(b));
-  const appender = new Appender(new BrokerClient(b.url), { retry: { attempts: 3, baseMs: 1, maxMs: 1 } });
+  const appender = new Appender(new BrokerClient(b.url), { attempts: 3, policy: { baseMs: 1, maxMs: 1 } });
   await appender.ensure(SPEC);
   t.is(await appender.append('app/out', Buffer.from('{"n":1}\n')), 8);
   t.is(await appender.append('app/out', Buffer.from('{"n":2}\n'), 8), 16);
@@ -54,7 +54,8 @@ test('an append whose answer is lost is retried and written once, also with an e
   t.teardown(() => new Promise<void>((r) => proxy.close(() => r())));
   const retries: unknown[] = [];
   const appender = new Appender(new BrokerClient(`http://127.0.0.1:${(proxy.address() as AddressInfo).port}`), {
-    retry: { attempts: 5, baseMs: 1, maxMs: 5 },
+    attempts: 5,
+    policy: { baseMs: 1, maxMs: 5 },
     onRetry: (err) => retries.push(err),
   });
   await appender.ensure(SPEC);
@@ -69,11 +70,11 @@ test('a broker that is down is retried until it is back; one that stays down fai
   t.teardown(() => cleanup(b));
   await new Appender(new BrokerClient(b.url)).ensure(SPEC);
   await b.stop('SIGKILL');
-  const gaveUp = await t.throwsAsync(new Appender(new BrokerClient(b.url), { retry: { attempts: 3, baseMs: 1, maxMs: 1 } }).append('app/out', Buffer.from('{"n":0}\n')));
+  const gaveUp = await t.throwsAsync(new Appender(new BrokerClient(b.url), { attempts: 3, policy: { baseMs: 1, maxMs: 1 } }).append('app/out', Buffer.from('{"n":0}\n')));
   t.true(gaveUp instanceof InletError && gaveUp.code === 'IO_ERROR', String(gaveUp));
 
   let retries = 0;
-  const appending = new Appender(new BrokerClient(b.url), { retry: { attempts: 10_000, baseMs: 20, maxMs: 100 }, onRetry: () => retries++ }).append(
+  const appending = new Appender(new BrokerClient(b.url), { attempts: 10_000, policy: { baseMs: 20, maxMs: 100 }, onRetry: () => retries++ }).append(
     'app/out',
     Buffer.from('{"n":1}\n'),
   );

@@ -19,7 +19,7 @@ export interface AppenderOptions {
  * Every append goes out as an idempotent producer of the Durable Streams protocol (one
  * Producer-Id per appender, a Producer-Seq per journal), so a retry after a lost answer is
  * recognised by the broker and never writes twice. Transient failures (unreachable, 5xx) are
- * retried under one policy; refusals (4xx: a closed or deleted journal, a wrong expected
+ * retried under inlet's one policy (src/retry.ts); refusals (4xx: a closed or deleted journal, a wrong expected
  * offset) are thrown at once. Appends to one journal are sent one at a time, in call order.
  */
 export class Appender implements JournalWriter {
