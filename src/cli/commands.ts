@@ -143,7 +143,7 @@ const append: Command = {
 const read: Command = {
   name: 'read',
   summary: "a journal's (or collection's) history from the lake, then live, to stdout",
-  usage: '<JOURNAL | -l SELECTOR | --collection NAME [--partition FIELD=VALUE]…> [flags]',
+  usage: '<JOURNAL | -l SELECTOR | --collection NAME [--partition FIELD=VALUE]… [--checkpoint FILE]> [flags]',
   description: 'A progress bar goes to stderr when it is a terminal.',
   flags: {
     ...SELECTOR,
@@ -154,6 +154,7 @@ const read: Command = {
     docs: { type: 'boolean', description: 'one JSON document per line, prefixed with journal and offsets' },
     'via-broker': { type: 'boolean', description: 'read history through the broker, not straight from the store' },
     'allow-jumps': { type: 'boolean', description: 'skip history the retention removed instead of failing' },
+    checkpoint: { type: 'string', value: 'FILE', description: 'with --collection: resume where the run that wrote FILE stopped, and save where this one stops' },
     ...BROKER,
   },
   positionals: { min: 0, max: 1 },

@@ -1,17 +1,19 @@
+import { readFile } from 'node:fs/promises';
 import { parseOffset } from '../protocol/offsets.js';
 import { Selector } from '../protocol/selectors.js';
 import { JournalReader } from '../readers/journal-reader.js';
 import { readDocuments } from '../readers/documents.js';
 import { SelectorReader } from '../readers/selector-reader.js';
 import type { Chunk } from '../readers/types.js';
-import { readCollection } from '../collections/reader.js';
+import { readCollection, type ReadCheckpoint } from '../collections/reader.js';
 import { collectionSelector } from '../collections/partitions.js';
+import { writeFileAtomic } from '../journal/fsutil.js';
 import { brokerClient, UsageError } from './args.js';
 import type { Parsed } from './command.js';
 import { Progress } from './progress.js';
 
 const USAGE =
-  'usage: inlet read <JOURNAL | -l SELECTOR | --collection NAME [--partition FIELD=VALUE]…> [--offset N|-1|now] [--follow] [--docs] [--via-broker] [--allow-jumps]';
+  'usage: inlet read <JOURNAL | -l SELECTOR | --collection NAME [--partition FIELD=VALUE]… [--checkpoint FILE]> [--offset N|-1|now] [--follow] [--docs] [--via-broker] [--allow-jumps]';
 
 /**
  * `inlet read`: a journal's bytes (or, with -l, every matching journal's) to stdout, history
@@ -30,6 +32,8 @@ export async function read({ values, positionals }: Parsed): Promise<void> {
     partitions[p.slice(0, eq)] = p.slice(eq + 1);
   }
   if (Object.keys(partitions).length > 0 && collection === undefined) throw new UsageError('--partition: needs --collection');
+  const checkpointFile = values.checkpoint as string | undefined;
+  if (checkpointFile !== undefined && collection === undefined) throw new UsageError('--checkpoint: needs --collection');
   // Committed documents come out at their transaction's ACK, so a byte offset is no place to resume a collection.
   if (collection !== undefined && values.offset !== undefined) throw new UsageError('--offset: a collection is read from its beginning');
   let offset: number | 'now';
@@ -56,8 +60,10 @@ export async function read({ values, positionals }: Parsed): Promise<void> {
   if (collection !== undefined) {
     const sel = collectionSelector(collection, partitions);
     const progress = process.stderr.isTTY ? await Progress.start(client, { selector: sel }, offset) : undefined;
+    const checkpoint = checkpointFile === undefined ? undefined : await readCheckpoint(checkpointFile);
+    const reader = readCollection(client, collection, { ...opts, partitions, ...(checkpoint ? { checkpoint } : {}) });
     try {
-      for await (const d of readCollection(client, collection, { ...opts, partitions })) {
+      for await (const d of reader) {
         progress?.advance(d.journal, d.end - d.begin);
         await write(values.docs ? `${d.journal}\t${d.begin}\t${d.end}\t${JSON.stringify(d.doc)}\n` : `${JSON.stringify(d.doc)}\n`);
       }
@@ -65,6 +71,8 @@ export async function read({ values, positionals }: Parsed): Promise<void> {
       if (!abort.signal.aborted) throw err;
     } finally {
       progress?.stop();
+      // Where the output stopped, also after Ctrl-C: a next run with this file prints what follows.
+      if (checkpointFile !== undefined) await writeFileAtomic(checkpointFile, JSON.stringify(reader.checkpoint()) + '\n');
     }
     return;
   }
@@ -86,5 +94,23 @@ export async function read({ values, positionals }: Parsed): Promise<void> {
     if (!abort.signal.aborted) throw err;
   } finally {
     progress?.stop();
+  }
+}
+
+/** A checkpoint file of an earlier `inlet read --collection --checkpoint`; a missing file starts from the beginning. */
+async function readCheckpoint(file: string): Promise<ReadCheckpoint | undefined> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new UsageError(`--checkpoint: cannot read ${file}: ${(err as Error).message}`);
+  }
+  try {
+    const cp = JSON.parse(text) as unknown;
+    if (typeof cp !== 'object' || cp === null || Array.isArray(cp)) throw new Error('not a JSON object');
+    return cp as ReadCheckpoint;
+  } catch (err) {
+    throw new UsageError(`--checkpoint: ${file} is not a checkpoint: ${(err as Error).message}`);
   }
 }

@@ -2,6 +2,7 @@ import { request, type Dispatcher } from 'undici';
 import { InletError, type ErrorBody, type ErrorCode } from '../errors.js';
 import type { CollectionInfo, CollectionList, IngestResult } from '../protocol/collections.js';
 import type { FlushResults, FragmentList, JournalFragments, PrunedFragment, PruneResults } from '../protocol/fragments.js';
+import type { JournalSpecInput } from '../protocol/journal-spec.js';
 import type { ApplyResults, JournalInfo, JournalList } from '../protocol/journals.js';
 import { formatOffset } from '../protocol/offsets.js';
 
@@ -43,9 +44,10 @@ export class BrokerClient {
     return body.journals;
   }
 
-  /** Sends a journals YAML file (see `inlet journals apply`); the broker validates all before applying any. */
-  async applyJournals(yaml: string, dryRun: boolean): Promise<ApplyResults['results']> {
-    const body = (await this.call('POST', `${this.url}/v1/journals/apply?dryRun=${dryRun}`, yaml, 'application/yaml')) as ApplyResults;
+  /** Sends a journals YAML file (see `inlet journals apply`) or specs; the broker validates all before applying any. */
+  async applyJournals(specs: string | { journals: JournalSpecInput[] }, dryRun: boolean): Promise<ApplyResults['results']> {
+    const [text, type] = typeof specs === 'string' ? [specs, 'application/yaml'] : [JSON.stringify(specs), 'application/json'];
+    const body = (await this.call('POST', `${this.url}/v1/journals/apply?dryRun=${dryRun}`, text, type)) as ApplyResults;
     return body.results;
   }
 
@@ -85,11 +87,28 @@ export class BrokerClient {
     if (res.statusCode >= 300) throw errorOf(res.statusCode, text);
   }
 
-  /** Appends one batch atomically; resolves with its `[begin, end)`. */
-  async append(journal: string, data: Buffer, contentType: string): Promise<{ begin: number; end: number }> {
-    const res = await this.send('POST', this.streamUrl(journal), data, contentType);
+  /**
+   * Appends one batch atomically; resolves with its `[begin, end)`. As an idempotent producer,
+   * a batch the broker already has answers `duplicate` (without offsets). With `expectOffset`,
+   * the append fails with WRONG_APPEND_OFFSET unless the write head is there.
+   */
+  async append(
+    journal: string,
+    data: Buffer,
+    contentType: string,
+    opts: { producer?: { id: string; epoch: number; seq: number }; expectOffset?: number } = {},
+  ): Promise<{ begin: number; end: number; duplicate?: boolean }> {
+    const headers: Record<string, string> = {};
+    if (opts.producer) {
+      headers['producer-id'] = opts.producer.id;
+      headers['producer-epoch'] = String(opts.producer.epoch);
+      headers['producer-seq'] = String(opts.producer.seq);
+    }
+    if (opts.expectOffset !== undefined) headers['inlet-expect-offset'] = formatOffset(opts.expectOffset);
+    const res = await this.send('POST', this.streamUrl(journal), data, contentType, undefined, headers);
     const text = await res.body.text();
     if (res.statusCode >= 300) throw errorOf(res.statusCode, text);
+    if (opts.producer && res.headers['inlet-append-end'] === undefined) return { begin: NaN, end: NaN, duplicate: true };
     return { begin: Number(res.headers['inlet-append-begin']), end: Number(res.headers['inlet-append-end']) };
   }
 

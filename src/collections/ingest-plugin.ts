@@ -10,7 +10,8 @@ import { CollectionList, IngestResult } from '../protocol/collections.js';
 import { checkJsonDepth } from '../protocol/json-depth.js';
 import type { JournalSpec, JournalSpecInput } from '../protocol/journal-spec.js';
 import { compileCatalog, type Collection } from './collection.js';
-import { Ingester, type JournalWriter, type ProducerRef } from './ingest.js';
+import type { JournalWriter } from '../client/journal-writer.js';
+import { Ingester, type ProducerRef } from './ingest.js';
 import { COLLECTION_LABEL } from './partitions.js';
 
 /** What collections need of the broker they run in: the journal writer, and the journals' specs. */

@@ -1,27 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { JournalWriter } from '../client/journal-writer.js';
 import { crashPoint } from '../crashpoints.js';
 import { KeyLock } from '../key-lock.js';
 import { InletError } from '../errors.js';
-import { validateJournalName } from '../protocol/names.js';
 import type { IngestResult } from '../protocol/collections.js';
-import type { JournalSpecInput } from '../protocol/journal-spec.js';
 import type { Collection } from './collection.js';
-import { Combiner } from '../doc/combine.js';
-import { getPointer } from '../doc/json.js';
-import { checkPartitionValue, partitionJournal, partitionLabels, type PartitionValue } from './partitions.js';
+import { ackIntents, Publisher, writeAcks, type AckIntents } from './publisher.js';
+import { Router, type Routed } from './route.js';
 import { TxnLog, type ClientState } from './txn-log.js';
-import { ACK_TXN, buildUuid, ClockSource, CONTINUE_TXN, namedProducer, randomProducer, ZERO_CLOCK } from './uuid.js';
-
-/** What ingestion needs of the broker: journals that exist, and durable appends to them. */
-export interface JournalWriter {
-  /** Creates the journal unless it exists (an existing journal is used as it is). */
-  ensure(spec: JournalSpecInput): Promise<void>;
-  /** Appends NDJSON; resolves with the journal's end offset once durable. */
-  append(journal: string, body: Buffer): Promise<number>;
-  /** Throws (503) while the lake cannot keep up. */
-  checkBacklog(): void;
-}
+import { ClockSource, namedProducer, randomProducer, ZERO_CLOCK } from './uuid.js';
 
 /** A client-named producer and the sequence number of this request, for retries. */
 export interface ProducerRef {
@@ -37,14 +25,15 @@ export type { IngestResult } from '../protocol/collections.js';
  * CONTINUE_TXN documents, committed by a record in the transaction log, then made visible
  * by an ACK document in each journal. A crash before the commit record is undone at restart
  * (ACKs at the producer's previous clock roll the documents back); after it, the ACKs are
- * written at restart.
+ * written at restart. Documents go through a `Router` and out through a `Publisher`; this
+ * class adds the request's shape, producer retries, lanes and the transaction log.
  */
 export class Ingester {
   private readonly clocks = new ClockSource();
   /** One transaction at a time per producer: its ACKs must not commit another's documents. */
   private readonly locks = new KeyLock();
   /** Transactions whose ACKs (or rollback ACKs) failed to append: retried until they land. */
-  private readonly unsettled = new Map<string, { producer: string; clock: string; journals: string[] }>();
+  private readonly unsettled = new Map<string, AckIntents>();
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly lanes = new Lanes(16);
 
@@ -68,7 +57,7 @@ export class Ingester {
   private async recover(): Promise<void> {
     const open = [...this.log.open.values()];
     for (const rec of open) {
-      this.unsettled.set(rec.txn, { producer: rec.producer, clock: rec.op === 'commit' ? rec.clock : rec.rollback, journals: rec.journals });
+      this.unsettled.set(rec.txn, ackIntents(rec.producer, rec.op === 'commit' ? rec.clock : rec.rollback, rec.journals));
     }
     await this.settle();
     const forward = open.filter((r) => r.op === 'commit').length;
@@ -86,56 +75,13 @@ export class Ingester {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw new InletError('BAD_REQUEST', 'the body must be a JSON object: { "<collection>": [documents…] }');
     }
-    const routed: Routed = { journals: new Map(), received: 0, stored: 0 };
+    const router = new Router(this.collections);
     for (const [name, docs] of Object.entries(body)) {
-      const c = this.collections.get(name);
-      if (!c) {
-        const known = [...this.collections.keys()].join(', ') || 'none';
-        throw new InletError('COLLECTION_NOT_FOUND', `collection ${JSON.stringify(name)} is not in the catalog (collections: ${known})`);
-      }
+      router.collection(name);
       if (!Array.isArray(docs)) throw new InletError('BAD_REQUEST', `${name}: must be a list of documents`);
-      const combiner = new Combiner(c.schema, c.spec.key);
-      docs.forEach((doc, i) => {
-        const why = c.schema.validate(doc);
-        if (why !== null) {
-          throw new InletError('INVALID_DOCUMENT', `${name}[${i}]: ${why}`, { details: { collection: name, index: i } });
-        }
-        for (const ptr of c.spec.key) {
-          if (getPointer(doc, ptr) === undefined) {
-            throw new InletError('INVALID_DOCUMENT', `${name}[${i}]: key ${ptr} is missing`, { details: { collection: name, index: i } });
-          }
-        }
-        try {
-          combiner.add(doc);
-        } catch (err) {
-          throw err instanceof InletError ? new InletError(err.code, `${name}[${i}]: ${err.message}`, { details: { collection: name, index: i } }) : err;
-        }
-      });
-      routed.received += docs.length;
-      const combined = combiner.drain();
-      routed.stored += combined.length;
-      combined.forEach((doc, i) => {
-        // A reduction may produce what no single document was: it must still be valid.
-        if (combined.length < docs.length) {
-          const why = c.schema.validate(doc);
-          if (why !== null) throw new InletError('INVALID_DOCUMENT', `${name}: a combined document is invalid: ${why}`);
-        }
-        const values = c.spec.partitionFields.map((f) =>
-          checkPartitionValue(name, f, c.spec.projections[f]!.location, getPointer(doc, c.spec.projections[f]!.location), i),
-        );
-        const journal = partitionJournal(name, c.spec.partitionFields, values);
-        try {
-          validateJournalName(journal);
-        } catch (err) {
-          throw new InletError('INVALID_DOCUMENT', `${name}[${i}]: its partition values make no valid journal name: ${(err as Error).message}`, {
-            details: { collection: name, index: i },
-          });
-        }
-        let target = routed.journals.get(journal);
-        if (!target) routed.journals.set(journal, (target = { collection: c, values, docs: [] }));
-        target.docs.push(doc as Record<string, unknown>);
-      });
+      docs.forEach((doc, i) => router.add(name, doc, i));
     }
+    const routed = router.drain();
     if (routed.received === 0) throw new InletError('EMPTY_APPEND', 'the request holds no documents');
     return routed;
   }
@@ -170,54 +116,32 @@ export class Ingester {
     // shares producer ids, and so never clocks, with this one.
     const producer = lane ? lane.producer : namedProducer(`${this.log.epoch}/${ref!.id}`);
     const rollback = lane ? lane.clock : (last?.clock ?? ZERO_CLOCK);
-    const journals = [...routed.journals.keys()].sort();
-    for (const [name, t] of routed.journals) {
-      await this.writer.ensure({
-        name,
-        labels: partitionLabels(t.collection.spec.name, t.collection.spec.partitionFields, t.values),
-        contentType: 'application/x-ndjson',
-        ...(t.collection.spec.journals.fragment ? { fragment: t.collection.spec.journals.fragment } : {}),
-      });
-    }
-    // Each journal's part opens with an ACK at the producer's last committed clock: a fence that
-    // discards anything an earlier failed transaction of this producer left uncommitted there.
-    const fence = ackLine(producer, rollback);
-    const bodies = new Map<string, Buffer>();
-    let clock = ZERO_CLOCK;
-    for (const name of journals) {
-      let text = fence;
-      for (const doc of routed.journals.get(name)!.docs) {
-        clock = this.clocks.next();
-        // `_meta` is the broker's: whatever a client put there is replaced.
-        text += JSON.stringify({ ...doc, _meta: { uuid: buildUuid(producer, clock, CONTINUE_TXN) } }) + '\n';
-      }
-      bodies.set(name, Buffer.from(text));
-    }
+    const pub = new Publisher(this.writer, producer, rollback, { clocks: this.clocks, crashLabel: 'ingest' });
+    await pub.ensure(routed);
+    const bodies = pub.encode(routed);
+    const journals = pub.journals;
 
     const txn = randomUUID();
     await this.settle();
     await this.log.write({ op: 'prepare', txn, producer, rollback, journals });
-    const docEnds: Record<string, number> = {};
+    let docEnds: Record<string, number>;
     try {
-      await Promise.all(
-        journals.map(async (name) => {
-          docEnds[name] = await this.writer.append(name, bodies.get(name)!);
-          crashPoint('ingest.append');
-        }),
-      );
+      docEnds = await pub.append(bodies);
     } catch (err) {
       // Nothing is committed: roll back whatever reached a journal, so no later ACK of this producer commits it.
-      await this.finish(txn, producer, rollback, journals).catch(() => undefined);
+      await this.finish(txn, pub.rollback()).catch(() => undefined);
       throw err;
     }
 
+    const intents = pub.commit();
+    const clock = pub.lastCommitted;
     const result: IngestResult = { journals: docEnds, received: routed.received, stored: routed.stored };
     const client: ClientState | undefined = ref ? { id: ref.id, producer, seq: ref.seq, clock, at: Date.now(), response: { ...result, acks: 'pending' } } : undefined;
     try {
       await this.log.write({ op: 'commit', txn, producer, clock, journals, ...(client ? { client } : {}) });
     } catch (err) {
       // Not committed after all: undo it like a failed append.
-      await this.finish(txn, producer, rollback, journals).catch(() => undefined);
+      await this.finish(txn, ackIntents(producer, rollback, journals)).catch(() => undefined);
       throw err;
     }
     crashPoint('ingest.commit');
@@ -225,7 +149,7 @@ export class Ingester {
     // Committed: the answer is success even if ACKs must be retried; they are, until they land.
     let ends: Record<string, number>;
     try {
-      ends = await this.finish(txn, producer, clock, journals);
+      ends = await this.finish(txn, intents);
     } catch {
       return { ...result, acks: 'pending' };
     }
@@ -234,14 +158,14 @@ export class Ingester {
   }
 
   /** Writes a transaction's ACKs (or rollback ACKs) and marks it done; on failure keeps retrying them. */
-  private async finish(txn: string, producer: string, clock: string, journals: string[]): Promise<Record<string, number>> {
+  private async finish(txn: string, intents: AckIntents): Promise<Record<string, number>> {
     try {
-      const ends = await this.writeAcks(producer, clock, journals);
+      const ends = await writeAcks(this.writer, intents, 'ingest');
       await this.log.write({ op: 'done', txn }, false);
       return ends;
     } catch (err) {
       this.logger.error({ err, txn }, 'appending ingest ACKs failed; retrying');
-      this.unsettled.set(txn, { producer, clock, journals });
+      this.unsettled.set(txn, intents);
       this.retryTimer ??= setInterval(() => void this.settle().catch(() => undefined), 2000).unref();
       throw err;
     }
@@ -249,8 +173,8 @@ export class Ingester {
 
   /** Retries the ACKs of unsettled transactions, before any new transaction may commit. */
   private async settle(): Promise<void> {
-    for (const [txn, u] of this.unsettled) {
-      await this.writeAcks(u.producer, u.clock, u.journals);
+    for (const [txn, intents] of this.unsettled) {
+      await writeAcks(this.writer, intents, 'ingest');
       await this.log.write({ op: 'done', txn }, false);
       this.unsettled.delete(txn);
     }
@@ -258,27 +182,6 @@ export class Ingester {
       clearInterval(this.retryTimer);
       this.retryTimer = undefined;
     }
-  }
-
-  /**
-   * Appends an ACK at `clock` to each journal. Journals that can take no more appends (deleted,
-   * closed) are skipped: no reader can see a later document there that the ACK would guard.
-   */
-  private async writeAcks(producer: string, clock: string, journals: string[]): Promise<Record<string, number>> {
-    const ack = Buffer.from(ackLine(producer, clock));
-    const ends: Record<string, number> = {};
-    await Promise.all(
-      journals.map(async (name) => {
-        try {
-          ends[name] = await this.writer.append(name, ack);
-          crashPoint('ingest.ack');
-        } catch (err) {
-          if (err instanceof InletError && PERMANENT.has(err.code)) return;
-          throw err;
-        }
-      }),
-    );
-    return ends;
   }
 
   async close(): Promise<void> {
@@ -313,17 +216,4 @@ class Lanes {
     if (next) next(lane);
     else this.free.push(lane);
   }
-}
-
-/** Append failures no retry can fix: the journal takes no more appends. */
-const PERMANENT = new Set(['JOURNAL_NOT_FOUND', 'STREAM_CLOSED', 'OFFSET_GONE']);
-
-function ackLine(producer: string, clock: string): string {
-  return JSON.stringify({ _meta: { uuid: buildUuid(producer, clock, ACK_TXN), ack: true } }) + '\n';
-}
-
-interface Routed {
-  journals: Map<string, { collection: Collection; values: PartitionValue[]; docs: Record<string, unknown>[] }>;
-  received: number;
-  stored: number;
 }

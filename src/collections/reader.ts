@@ -1,29 +1,139 @@
 import type { BrokerClient } from '../client/broker-client.js';
 import { readDocuments } from '../readers/documents.js';
 import { SelectorReader, type SelectorReaderOptions } from '../readers/selector-reader.js';
+import type { Document } from '../readers/types.js';
 import { collectionSelector, type PartitionValue } from './partitions.js';
-import { Sequencer, type SequencedDocument } from './sequencer.js';
+import { replayFrom, Sequencer, type JournalCheckpoint, type SequencedDocument } from './sequencer.js';
 
-export interface CollectionReaderOptions extends SelectorReaderOptions {
+/** Where a read of collections stands: a checkpoint per journal read (its "sources", in Gazette's words). JSON as it is. */
+export type ReadCheckpoint = Record<string, JournalCheckpoint>;
+
+export interface CollectionReaderOptions extends Omit<SelectorReaderOptions, 'offset' | 'offsets'> {
   /** Only the partitions whose fields have these values. */
   partitions?: Record<string, PartitionValue>;
+  /** Resume where a reader's `checkpoint()` stood; journals it does not name are read from their beginning. */
+  checkpoint?: ReadCheckpoint;
 }
 
 /**
  * The committed documents of a collection, from every partition journal (history straight
  * from the lake, then live when following): uncommitted and rolled-back documents, ACKs and
  * duplicates of retried transactions never appear. Each journal's documents keep their order.
+ *
+ * `checkpoint()`, called between documents, says where the reader stands: a reader resumed
+ * from it (`checkpoint` option) yields exactly the committed documents after those handed out
+ * so far, whatever was open when it was taken (another producer's transaction, or the rest of
+ * the documents one ACK committed).
  */
-export async function* readCollection<T = unknown>(
-  client: BrokerClient,
-  collection: string,
-  opts: CollectionReaderOptions = {},
-): AsyncGenerator<SequencedDocument<T>> {
-  const reader = new SelectorReader(client, collectionSelector(collection, opts.partitions), opts);
-  const sequencers = new Map<string, Sequencer<T>>();
-  for await (const d of readDocuments<T>(reader)) {
-    let seq = sequencers.get(d.journal);
-    if (!seq) sequencers.set(d.journal, (seq = new Sequencer<T>()));
-    for (const committed of seq.push(d)) yield committed;
+export class CollectionReader<T = unknown> implements AsyncIterable<SequencedDocument<T>> {
+  private readonly sequencers = new Map<string, Sequencer<T>>();
+  /** End of the last line fed to each journal's sequencer. */
+  private readonly readThrough = new Map<string, number>();
+  /** Documents one ACK committed, handed out one at a time. */
+  private batch: { docs: SequencedDocument<T>[]; consumed: number; ackBegin: number } | undefined;
+  private readonly source: AsyncIterator<Document<T>>;
+  /** A pull of the source that `take` stopped waiting for: the next `take` picks it up. */
+  private pull: Promise<IteratorResult<Document<T>>> | undefined;
+  private readonly abort = new AbortController();
+  private readonly restored: ReadCheckpoint;
+  /** True once the source has ended (not following, and every journal read to its write head). */
+  done = false;
+
+  constructor(client: BrokerClient, collection: string, opts: CollectionReaderOptions = {}) {
+    this.restored = opts.checkpoint ?? {};
+    const offsets: Record<string, number> = {};
+    for (const [journal, cp] of Object.entries(this.restored)) offsets[journal] = replayFrom(cp);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, this.abort.signal]) : this.abort.signal;
+    const reader = new SelectorReader(client, collectionSelector(collection, opts.partitions), { ...opts, offset: 0, offsets, signal });
+    this.source = readDocuments<T>(reader)[Symbol.asyncIterator]();
+  }
+
+  /**
+   * The next committed document; undefined when the read has ended (`done`) or, given `waitMs`,
+   * when none was committed within it. A document waited for in vain is not lost: a later
+   * `take` returns it, and `checkpoint()` meanwhile counts only documents handed out.
+   */
+  async take(waitMs?: number): Promise<SequencedDocument<T> | undefined> {
+    const deadline = waitMs === undefined ? undefined : Date.now() + waitMs;
+    for (;;) {
+      if (this.batch && this.batch.consumed < this.batch.docs.length) return this.batch.docs[this.batch.consumed++];
+      if (this.done) return undefined;
+      this.pull ??= this.source.next();
+      const next = deadline === undefined ? await this.pull : await raceDeadline(this.pull, deadline);
+      if (next === undefined) return undefined;
+      this.pull = undefined;
+      if (next.done) {
+        this.done = true;
+        return undefined;
+      }
+      const d = next.value;
+      let seq = this.sequencers.get(d.journal);
+      if (!seq) {
+        this.sequencers.set(d.journal, (seq = new Sequencer<T>()));
+        const cp = this.restored[d.journal];
+        if (cp) seq.restore(cp);
+      }
+      const committed = seq.push(d);
+      // Lines before the restored read-through only rebuild state: what they committed was handed out before.
+      if (d.end <= (this.restored[d.journal]?.readThrough ?? 0)) committed.length = 0;
+      this.readThrough.set(d.journal, d.end);
+      if (committed.length > 0) this.batch = { docs: committed, consumed: 0, ackBegin: d.begin };
+    }
+  }
+
+  /**
+   * Resolves once `take` may have something at once: a document read (which may or may not
+   * commit anything), or the end of the read. Lets one wait on several readers.
+   */
+  ready(): Promise<void> {
+    if (this.done || (this.batch && this.batch.consumed < this.batch.docs.length)) return Promise.resolve();
+    this.pull ??= this.source.next();
+    return this.pull.then(
+      () => undefined,
+      () => undefined,
+    );
+  }
+
+  /** Where the reader stands after the documents handed out so far. */
+  checkpoint(): ReadCheckpoint {
+    const out: ReadCheckpoint = { ...this.restored };
+    for (const [journal, seq] of this.sequencers) {
+      const at = this.readThrough.get(journal)!;
+      // Still replaying up to the restored read-through: the restored checkpoint stands as it is.
+      if (at < (this.restored[journal]?.readThrough ?? 0)) continue;
+      const b = this.batch;
+      out[journal] =
+        b && b.docs[0]!.journal === journal && b.consumed < b.docs.length ? seq.checkpointWithin(b.docs, b.consumed, b.ackBegin) : seq.checkpoint(at);
+    }
+    return structuredClone(out);
+  }
+
+  /** Stops reading; a pending `take` resolves undefined. */
+  close(): void {
+    this.abort.abort();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<SequencedDocument<T>> {
+    try {
+      for (let d = await this.take(); d !== undefined; d = await this.take()) yield d;
+    } finally {
+      this.close();
+    }
+  }
+}
+
+/** Reads a collection's committed documents (see `CollectionReader`); iterate it with `for await`. */
+export function readCollection<T = unknown>(client: BrokerClient, collection: string, opts: CollectionReaderOptions = {}): CollectionReader<T> {
+  return new CollectionReader<T>(client, collection, opts);
+}
+
+/** The promise's value, or undefined once `deadline` (epoch ms) passes first. */
+async function raceDeadline<V>(p: Promise<V>, deadline: number): Promise<V | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()), undefined)));
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -8,6 +8,16 @@ export interface SequencedDocument<T = unknown> {
   readonly doc: T;
 }
 
+/**
+ * Where a reader of one journal stands, in the shape of Gazette's consumer checkpoints: the
+ * offset read through, and per producer the clock of its last ACK and the offset of its first
+ * document still waiting for an ACK (-1 when none waits). JSON as it is.
+ */
+export interface JournalCheckpoint {
+  readThrough: number;
+  producers: Record<string, { lastAck: string; begin: number }>;
+}
+
 interface ProducerState<T> {
   /** Clock of the last ACK (or outside-transaction document) seen. */
   acked: string;
@@ -24,6 +34,11 @@ interface ProducerState<T> {
  *   discards the rest (a rolled-back transaction); ACKs themselves are never yielded;
  * - OUTSIDE_TXN documents commit at once.
  * Documents without a `_meta.uuid` are not part of the protocol and pass through as committed.
+ *
+ * `checkpoint()` and `restore()` carry the state across processes. A sequencer restored from a
+ * checkpoint and fed the journal again from `replayFrom()` commits nothing before `readThrough`
+ * (every document there is a duplicate or is waiting again) and from there on commits exactly
+ * what the sequencer that took the checkpoint would have.
  */
 export class Sequencer<T = unknown> {
   private readonly producers = new Map<string, ProducerState<T>>();
@@ -61,12 +76,51 @@ export class Sequencer<T = unknown> {
     return [d];
   }
 
+  /**
+   * The state after every document pushed so far, all of whose committed documents were
+   * consumed, given the offset read through (the end of the last document pushed).
+   */
+  checkpoint(readThrough: number): JournalCheckpoint {
+    const producers: JournalCheckpoint['producers'] = {};
+    for (const [id, st] of this.producers) producers[id] = { lastAck: st.acked, begin: st.pending[0]?.d.begin ?? -1 };
+    return { readThrough, producers };
+  }
+
+  /**
+   * The state part-way through the documents one ACK committed: `consumed` of `committed` were
+   * consumed, and the ACK's line begins at `ackBegin`. Resuming from it reads the ACK again,
+   * which commits the rest.
+   */
+  checkpointWithin(committed: readonly SequencedDocument<T>[], consumed: number, ackBegin: number): JournalCheckpoint {
+    const cp = this.checkpoint(ackBegin);
+    const last = committed[consumed - 1];
+    const next = committed[consumed];
+    const producer = last && next ? parseUuid((last.doc as { _meta: { uuid: string } })._meta.uuid) : undefined;
+    if (!producer) return cp;
+    // The rest wait again: clocks of one producer grow along its journal, so they all follow `last`.
+    cp.producers[producer.producer] = { lastAck: producer.clock, begin: next!.begin };
+    return cp;
+  }
+
+  /** Takes up a checkpoint's producers; feed the journal from `replayFrom(checkpoint)`. */
+  restore(cp: JournalCheckpoint): void {
+    this.producers.clear();
+    for (const [id, p] of Object.entries(cp.producers)) this.producers.set(id, { acked: p.lastAck, pending: [] });
+  }
+
   /** Documents read but not yet committed, across producers. */
   get pendingCount(): number {
     let n = 0;
     for (const st of this.producers.values()) n += st.pending.length;
     return n;
   }
+}
+
+/** Where to read a journal again to resume at a checkpoint: its oldest waiting document, or `readThrough`. */
+export function replayFrom(cp: JournalCheckpoint): number {
+  let at = cp.readThrough;
+  for (const p of Object.values(cp.producers)) if (p.begin >= 0 && p.begin < at) at = p.begin;
+  return at;
 }
 
 /** True for a transaction's ACK document, which readers of collections never see. */

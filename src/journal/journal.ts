@@ -13,7 +13,7 @@ import type { JournalSpec } from './spec.js';
 export interface AppendRequest {
   readonly chunks: Buffer[];
   readonly length: number;
-  /** Fails with WRONG_APPEND_OFFSET unless the append would begin here. */
+  /** Fails with WRONG_APPEND_OFFSET unless the append would begin here (checked after `precondition`, undone by `onFail`). */
   readonly expectOffset?: number;
   /**
    * Runs in commit order with the offset the append would begin at. Throwing rejects this
@@ -247,17 +247,20 @@ export class Journal {
     const buffers: Buffer[] = [];
     for (const p of batch) {
       try {
+        // A duplicate is recognised before the offset is checked: the retry of an append whose
+        // answer was lost finds the head past the offset it expected, its own bytes in between.
+        const dup = p.req.precondition?.(head);
+        if (dup) {
+          accepted.push({ p, result: { ...dup, duplicate: true } });
+          continue;
+        }
         if (p.req.expectOffset !== undefined && p.req.expectOffset !== head) {
+          p.req.onFail?.();
           throw new InletError(
             'WRONG_APPEND_OFFSET',
             `journal ${this.name}: append expected offset ${p.req.expectOffset} but the write head is ${head}`,
             { details: { writeHead: head } },
           );
-        }
-        const dup = p.req.precondition?.(head);
-        if (dup) {
-          accepted.push({ p, result: { ...dup, duplicate: true } });
-          continue;
         }
       } catch (err) {
         p.reject(err);

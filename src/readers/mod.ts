@@ -4,5 +4,5 @@ export { SelectorReader, type SelectorReaderOptions } from './selector-reader.js
 export { readDocuments } from './documents.js';
 export { ReaderError, type Chunk, type Document, type Jump, type ReaderOptions } from './types.js';
 export { BrokerClient } from '../client/broker-client.js';
-export { readCollection, type CollectionReaderOptions } from '../collections/reader.js';
-export { Sequencer, isAck, type SequencedDocument } from '../collections/sequencer.js';
+export { CollectionReader, readCollection, type CollectionReaderOptions, type ReadCheckpoint } from '../collections/reader.js';
+export { Sequencer, isAck, type JournalCheckpoint, type SequencedDocument } from '../collections/sequencer.js';

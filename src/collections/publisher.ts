@@ -1,0 +1,150 @@
+import type { JournalWriter } from '../client/journal-writer.js';
+import { crashPoint } from '../crashpoints.js';
+import { InletError } from '../errors.js';
+import { partitionSpec, type Routed } from './route.js';
+import { ACK_TXN, buildUuid, ClockSource, CONTINUE_TXN, ZERO_CLOCK } from './uuid.js';
+
+/**
+ * The ACK documents that commit (or roll back) a transaction: one NDJSON line per journal it
+ * wrote. A consumer stores them with its checkpoint and appends them again at restart. JSON as it is.
+ */
+export type AckIntents = Record<string, string>;
+
+/**
+ * Transactional publishing under one producer, as Gazette's message.Publisher: documents go
+ * out uncommitted (CONTINUE_TXN) with clocks above every earlier one of the producer; ACK
+ * intents at the transaction's last clock commit them; ACK intents at the last committed clock
+ * roll them back. The first part a transaction writes to each journal opens with such a
+ * rollback ACK (a fence), so documents that a crashed earlier transaction left behind in that
+ * journal are discarded before the new ones, never committed by the new ACK.
+ *
+ * One transaction at a time: `publish` any number of times, then `commit()` or `rollback()`.
+ */
+export class Publisher {
+  private readonly clocks: ClockSource;
+  private readonly crashLabel: string;
+  /** Journals written by the open transaction, and its last clock. */
+  private readonly written = new Set<string>();
+  private clock: string;
+
+  /**
+   * `committed` is the producer's last committed clock (ZERO_CLOCK for a new producer).
+   * `clocks` may be shared by the publishers of one process; `crashLabel` names crash points
+   * `<label>.append` (after each append).
+   */
+  constructor(
+    private readonly writer: JournalWriter,
+    readonly producer: string,
+    private committed: string = ZERO_CLOCK,
+    opts: { clocks?: ClockSource; crashLabel?: string } = {},
+  ) {
+    this.clocks = opts.clocks ?? new ClockSource();
+    this.crashLabel = opts.crashLabel ?? 'publish';
+    this.clocks.observe(committed);
+    this.clock = committed;
+  }
+
+  /** The producer's last committed clock. */
+  get lastCommitted(): string {
+    return this.committed;
+  }
+
+  /** Journals the open transaction wrote to, sorted. */
+  get journals(): string[] {
+    return [...this.written].sort();
+  }
+
+  /** Creates the missing partition journals of `routed`, before anything of it is written. */
+  async ensure(routed: Routed): Promise<void> {
+    for (const [name, part] of routed.journals) await this.writer.ensure(partitionSpec(name, part));
+  }
+
+  /**
+   * The NDJSON of `routed` under this producer, per journal, not yet written. Clocks are taken
+   * now, so call `append` with the parts in order. `_meta` is the publisher's: whatever a
+   * document held there is replaced.
+   */
+  encode(routed: Routed): Map<string, Buffer> {
+    const bodies = new Map<string, Buffer>();
+    for (const name of [...routed.journals.keys()].sort()) {
+      let text = this.written.has(name) ? '' : ackLine(this.producer, this.committed);
+      for (const doc of routed.journals.get(name)!.docs) {
+        this.clock = this.clocks.next();
+        text += JSON.stringify({ ...doc, _meta: { uuid: buildUuid(this.producer, this.clock, CONTINUE_TXN) } }) + '\n';
+      }
+      bodies.set(name, Buffer.from(text));
+    }
+    for (const name of bodies.keys()) this.written.add(name);
+    return bodies;
+  }
+
+  /** Appends encoded parts, all journals at once; resolves with each journal's end offset. */
+  async append(bodies: Map<string, Buffer>): Promise<Record<string, number>> {
+    const ends: Record<string, number> = {};
+    await Promise.all(
+      [...bodies].map(async ([name, body]) => {
+        ends[name] = await this.writer.append(name, body);
+        crashPoint(`${this.crashLabel}.append`);
+      }),
+    );
+    return ends;
+  }
+
+  /** Ensures, encodes and appends: the documents are written, uncommitted. */
+  async publish(routed: Routed): Promise<Record<string, number>> {
+    await this.ensure(routed);
+    return this.append(this.encode(routed));
+  }
+
+  /** Ends the transaction: the ACK intents that commit it (to be written after it is recorded as committed). */
+  commit(): AckIntents {
+    const intents = ackIntents(this.producer, this.clock, this.journals);
+    this.committed = this.clock;
+    this.written.clear();
+    return intents;
+  }
+
+  /** Ends the transaction: the ACK intents that discard what it wrote. */
+  rollback(): AckIntents {
+    const intents = ackIntents(this.producer, this.committed, this.journals);
+    this.clock = this.committed;
+    this.written.clear();
+    return intents;
+  }
+}
+
+/** An ACK at `clock` of `producer` for each journal. */
+export function ackIntents(producer: string, clock: string, journals: Iterable<string>): AckIntents {
+  const line = ackLine(producer, clock);
+  const out: AckIntents = {};
+  for (const j of journals) out[j] = line;
+  return out;
+}
+
+/**
+ * Appends ACK intents, all journals at once; resolves with each journal's end offset. Journals
+ * that can take no more appends (deleted, closed) are skipped: no reader can see a later
+ * document there that the ACK would guard. `crashLabel` names a crash point `<label>.ack` after each.
+ */
+export async function writeAcks(writer: JournalWriter, intents: AckIntents, crashLabel = 'publish'): Promise<Record<string, number>> {
+  const ends: Record<string, number> = {};
+  await Promise.all(
+    Object.entries(intents).map(async ([name, line]) => {
+      try {
+        ends[name] = await writer.append(name, Buffer.from(line));
+        crashPoint(`${crashLabel}.ack`);
+      } catch (err) {
+        if (err instanceof InletError && PERMANENT.has(err.code)) return;
+        throw err;
+      }
+    }),
+  );
+  return ends;
+}
+
+/** Append failures no retry can fix: the journal takes no more appends. */
+const PERMANENT = new Set(['JOURNAL_NOT_FOUND', 'STREAM_CLOSED', 'OFFSET_GONE']);
+
+function ackLine(producer: string, clock: string): string {
+  return JSON.stringify({ _meta: { uuid: buildUuid(producer, clock, ACK_TXN), ack: true } }) + '\n';
+}

@@ -1,0 +1,164 @@
+/**
+ * The consumer transaction driver: Gazette's consumer lifecycle (consumer/transaction.go) over
+ * collections, a `Store` and an `Application`.
+ *
+ * Lifecycle:
+ * 1. Restore: the store's last checkpoint; its ACK intents are appended again (they commit
+ *    what the last committed transaction published, if a crash kept them from landing, and roll
+ *    back anything a later, uncommitted transaction published into those journals).
+ * 2. Read: committed documents of the source collections, resumed exactly at the checkpoint.
+ *    A transaction opens with its first document and takes more until the input stalls
+ *    (`stallMs` with nothing ready) or `maxTxnMs` has passed since it opened.
+ * 3. Consume: the application stages state in its store and publishes documents.
+ * 4. Finalize: the application's last word; the transaction's documents are combined by key,
+ *    routed, and the checkpoint (read positions + ACK intents) is taken.
+ * 5. Commit: the published documents are appended (uncommitted); then the store commits state +
+ *    checkpoint atomically; then the ACKs are appended, which make the documents visible.
+ * The next transaction reads and consumes while the previous one commits; it appends its own
+ * documents only after the previous transaction's ACKs have landed (an ACK of this producer
+ * would otherwise roll them back), and commits only after the previous commit.
+ *
+ * What a crash (SIGKILL) leaves, and why recovery is exact:
+ * - mid-read or mid-consume (crash point `consumer.read`): nothing of the open transaction is
+ *   stored; the restart reads again from the last checkpoint and consumes the same documents.
+ * - after some documents were published (`consumer.append`) or just before the store commit
+ *   (`consumer.commit`): the documents are in their journals but uncommitted. The restart
+ *   appends the last checkpoint's ACK intents, at the last committed clock: readers discard
+ *   everything after it in those journals. In any other journal, the next transaction that
+ *   writes there opens with the same ACK (a fence). The documents are derived again from the
+ *   same input and published under new clocks.
+ * - after the store commit, before or between the ACKs (`consumer.committed`, `consumer.ack`):
+ *   the store holds the new state and checkpoint with its ACK intents; the restart appends
+ *   them; ACKs that had landed are duplicates, which readers ignore.
+ * So each source document's effect is in the store exactly once, and each published document
+ * is committed exactly once: readers of the output see every transaction whole, once.
+ * The store's atomicity is the only atomicity needed; journals need none across each other.
+ */
+import type { BrokerClient } from '../client/broker-client.js';
+import type { JournalWriter } from '../client/journal-writer.js';
+import type { Collection } from '../collections/collection.js';
+import { Publisher, writeAcks } from '../collections/publisher.js';
+import { CollectionReader, type ReadCheckpoint } from '../collections/reader.js';
+import { Router } from '../collections/route.js';
+import type { SequencedDocument } from '../collections/sequencer.js';
+import { namedProducer, ZERO_CLOCK } from '../collections/uuid.js';
+import { crashPoint } from '../crashpoints.js';
+import type { Application, ConsumerCheckpoint, Store, Transaction } from './types.js';
+
+export interface ConsumerOptions<T> {
+  /** Names the consumer; its publishing producer id derives from it, so restarts keep their clocks in order. */
+  readonly name: string;
+  readonly client: BrokerClient;
+  /** Where published documents and ACKs go (an `Appender` over HTTP, in any process). */
+  readonly writer: JournalWriter;
+  /** The collections of the catalog, to publish to. */
+  readonly collections: ReadonlyMap<string, Collection>;
+  /** Collections read. */
+  readonly sources: readonly string[];
+  readonly store: Store;
+  readonly app: Application<T>;
+  /** A transaction ends when no document is ready for this long. Default 20 ms. */
+  readonly stallMs?: number;
+  /** …or when it has been open this long. Default 1000 ms. */
+  readonly maxTxnMs?: number;
+  /** Keep reading live documents (default true); false ends once every source is read through. */
+  readonly follow?: boolean;
+  /** Stops the consumer: the open transaction is abandoned (its input is read again at restart). */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Runs a consumer until its sources are read through (`follow: false`) or `signal` aborts;
+ * resolves once every transaction it committed has its ACKs appended. Rejects on the first
+ * failure of a read, the application, an append or the store: restart it to recover.
+ */
+export async function runConsumer<T>(opts: ConsumerOptions<T>): Promise<void> {
+  const { store, app, writer } = opts;
+  const restored = await store.restoreCheckpoint();
+  if (restored) await writeAcks(writer, restored.ackIntents, 'consumer');
+  const publisher = new Publisher(writer, namedProducer(`consumer/${opts.name}`), restored?.lastCommitted ?? ZERO_CLOCK, { crashLabel: 'consumer' });
+  const readers = opts.sources.map((collection) => ({
+    collection,
+    reader: new CollectionReader<T>(opts.client, collection, {
+      follow: opts.follow ?? true,
+      ...(restored?.sources[collection] ? { checkpoint: restored.sources[collection] } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    }),
+  }));
+  const stallMs = opts.stallMs ?? 20;
+  const maxTxnMs = opts.maxTxnMs ?? 1000;
+  /** The previous transaction's commit and ACKs. */
+  let previous: Promise<void> = Promise.resolve();
+  let failure: unknown;
+  let turn = 0;
+
+  /** The next committed document of any source (taking turns), or undefined at `deadline` or the end. */
+  const next = async (deadline?: number): Promise<{ d: SequencedDocument<T>; collection: string } | undefined> => {
+    for (;;) {
+      if (failure !== undefined || opts.signal?.aborted) return undefined;
+      for (let i = 0; i < readers.length; i++) {
+        const r = readers[(turn + i) % readers.length]!;
+        const d = await r.reader.take(0);
+        if (d) {
+          turn = (turn + i + 1) % readers.length;
+          return { d, collection: r.collection };
+        }
+      }
+      const open = readers.filter((r) => !r.reader.done);
+      if (open.length === 0) return undefined;
+      const wait = deadline === undefined ? undefined : deadline - Date.now();
+      if (wait !== undefined && wait <= 0) return undefined;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        ...open.map((r) => r.reader.ready()),
+        ...(wait === undefined ? [] : [new Promise((resolve) => (timer = setTimeout(resolve, wait)))]),
+      ]);
+      clearTimeout(timer);
+    }
+  };
+
+  try {
+    for (;;) {
+      const first = await next();
+      if (!first) break;
+      const router = new Router(opts.collections);
+      let published = 0;
+      const txn: Transaction = {
+        publish: (collection, doc) => router.add(collection, doc, published++),
+      };
+      const opened = Date.now();
+      for (let item: typeof first | undefined = first; item; ) {
+        await app.consume(item.d, item.collection, txn);
+        crashPoint('consumer.read');
+        const deadline = Math.min(Date.now() + stallMs, opened + maxTxnMs);
+        item = Date.now() < opened + maxTxnMs ? await next(deadline) : undefined;
+      }
+      if (failure !== undefined || opts.signal?.aborted) break;
+      await app.finalize?.(txn);
+
+      // Everything the commit needs is taken now, before the next transaction reads or stages anything.
+      const routed = router.drain();
+      const bodies = publisher.encode(routed);
+      const ackIntents = publisher.commit();
+      const sources: Record<string, ReadCheckpoint> = {};
+      for (const r of readers) sources[r.collection] = r.reader.checkpoint();
+      const checkpoint: ConsumerCheckpoint = { sources, ackIntents, lastCommitted: publisher.lastCommitted };
+      const after = previous;
+      const appended = (async () => {
+        await after;
+        await publisher.ensure(routed);
+        await publisher.append(bodies);
+        crashPoint('consumer.commit');
+      })();
+      previous = store.commit(checkpoint, appended).then(async () => {
+        crashPoint('consumer.committed');
+        await writeAcks(writer, ackIntents, 'consumer');
+      });
+      previous.catch((err: unknown) => (failure ??= err));
+    }
+    await previous;
+    if (failure !== undefined) throw failure;
+  } finally {
+    for (const r of readers) r.reader.close();
+  }
+}

@@ -1,0 +1,86 @@
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import test from 'ava';
+import { Appender } from '../src/client/appender.js';
+import { BrokerClient } from '../src/client/broker-client.js';
+import { InletError } from '../src/errors.js';
+import { cleanup, readAll, startBroker } from './helpers/broker.js';
+
+const SPEC = { name: 'app/out', labels: { team: 'x' }, contentType: 'application/x-ndjson' };
+
+test('ensure creates a missing journal with its labels and leaves an existing one as it is', async (t) => {
+  const b = await startBroker();
+  t.teardown(() => cleanup(b));
+  const client = new BrokerClient(b.url);
+  await new Appender(client).ensure(SPEC);
+  t.deepEqual((await client.listJournals('team=x')).map((j) => j.spec.name), ['app/out']);
+  // Another appender (another process) with other labels: the journal stays as it was.
+  await new Appender(client).ensure({ ...SPEC, labels: { team: 'y' } });
+  t.deepEqual((await client.listJournals('team=x')).map((j) => j.spec.name), ['app/out']);
+  t.deepEqual(await client.listJournals('team=y'), []);
+});
+
+test('appends resolve with end offsets; a wrong expected offset is refused at once and writes nothing', async (t) => {
+  const b = await startBroker();
+  t.teardown(() => cleanup(b));
+  const appender = new Appender(new BrokerClient(b.url), { attempts: 3, policy: { baseMs: 1, maxMs: 1 } });
+  await appender.ensure(SPEC);
+  t.is(await appender.append('app/out', Buffer.from('{"n":1}\n')), 8);
+  t.is(await appender.append('app/out', Buffer.from('{"n":2}\n'), 8), 16);
+  const err = await t.throwsAsync(appender.append('app/out', Buffer.from('{"n":3}\n'), 8));
+  t.true(err instanceof InletError && err.code === 'WRONG_APPEND_OFFSET', String(err));
+  t.is(await appender.append('app/out', Buffer.from('{"n":4}\n')), 24);
+  t.is((await readAll(b.url, 'app/out')).toString(), '{"n":1}\n{"n":2}\n{"n":4}\n');
+});
+
+test('an append whose answer is lost is retried and written once, also with an expected offset (whose retry the broker refused as WRONG_APPEND_OFFSET)', async (t) => {
+  const b = await startBroker();
+  t.teardown(() => cleanup(b));
+  // A proxy that forwards the first append but drops the connection instead of answering it.
+  let dropped = 0;
+  const proxy: Server = createServer((req, res) => {
+    const up = httpRequest(`${b.url}${req.url}`, { method: req.method, headers: req.headers }, (upRes) => {
+      if (req.method === 'POST' && req.url!.startsWith('/v1/stream/') && dropped++ === 0) {
+        upRes.resume();
+        upRes.on('end', () => req.socket.destroy());
+        return;
+      }
+      res.writeHead(upRes.statusCode!, upRes.headers);
+      upRes.pipe(res);
+    });
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => proxy.close(() => r())));
+  const retries: unknown[] = [];
+  const appender = new Appender(new BrokerClient(`http://127.0.0.1:${(proxy.address() as AddressInfo).port}`), {
+    attempts: 5,
+    policy: { baseMs: 1, maxMs: 5 },
+    onRetry: (err) => retries.push(err),
+  });
+  await appender.ensure(SPEC);
+  t.is(await appender.append('app/out', Buffer.from('{"n":1}\n'), 0), 8);
+  t.is(retries.length, 1, 'the lost answer was retried');
+  t.is(await appender.append('app/out', Buffer.from('{"n":2}\n')), 16);
+  t.is((await readAll(b.url, 'app/out')).toString(), '{"n":1}\n{"n":2}\n');
+});
+
+test('a broker that is down is retried until it is back; one that stays down fails with IO_ERROR once the attempts are spent', async (t) => {
+  const b = await startBroker();
+  t.teardown(() => cleanup(b));
+  await new Appender(new BrokerClient(b.url)).ensure(SPEC);
+  await b.stop('SIGKILL');
+  const gaveUp = await t.throwsAsync(new Appender(new BrokerClient(b.url), { attempts: 3, policy: { baseMs: 1, maxMs: 1 } }).append('app/out', Buffer.from('{"n":0}\n')));
+  t.true(gaveUp instanceof InletError && gaveUp.code === 'IO_ERROR', String(gaveUp));
+
+  let retries = 0;
+  const appending = new Appender(new BrokerClient(b.url), { attempts: 10_000, policy: { baseMs: 20, maxMs: 100 }, onRetry: () => retries++ }).append(
+    'app/out',
+    Buffer.from('{"n":1}\n'),
+  );
+  while (retries === 0) await new Promise((r) => setTimeout(r, 10));
+  const again = await startBroker({ dataDir: b.dataDir, args: ['--port', new URL(b.url).port] });
+  t.teardown(() => cleanup(again));
+  t.is(await appending, 8);
+  t.is((await readAll(again.url, 'app/out')).toString(), '{"n":1}\n');
+});
