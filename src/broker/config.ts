@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Ajv } from 'ajv';
 import { InletError } from '../errors.js';
-import { checkStoreUrl, sameStoreUrl } from '../fragments/stores/url.js';
+import { checkStoreUrl, sameStoreUrl } from '../protocol/store-url.js';
 import { describeAjvError } from '../schema.js';
 import { parseDuration, parseSize } from '../units.js';
 import { YamlText } from '../yaml.js';
