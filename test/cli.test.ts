@@ -95,7 +95,7 @@ test('bad flags and config exit 2 with one line naming the field', async (t) => 
   await writeFile(cfg, 'port: 8080\nfragmentLenght: 1MiB\n');
   const res = await runCli(['serve', '--config', cfg]);
   t.is(res.code, 2);
-  t.regex(res.stderr, /inlet\.yaml: fragmentLenght: unknown field/);
+  t.regex(res.stderr, /inlet\.yaml:2 fragmentLenght: unknown field/);
 });
 
 test('serve reads a YAML config file, with flags taking precedence', async (t) => {

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { compressor, decompressor } from '../src/fragments/codecs.js';
 import { FragmentIndex, type Fragment } from '../src/fragments/fragment-index.js';
 import { fragmentKey, parseFragmentKey } from '../src/fragments/naming.js';
-import { checkPostfixTemplate, DEFAULT_POSTFIX_TEMPLATE, postfixPattern, renderPostfix, templateKeys } from '../src/fragments/postfix.js';
+import { checkPostfixTemplate, DEFAULT_POSTFIX_TEMPLATE, postfixPattern, renderPostfix, templateKeys } from '../src/protocol/postfix.js';
 import { appendTo, cleanup, readAll, runCli, startBroker } from './helpers/broker.js';
 
 const SHA = 'a'.repeat(40);

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { JournalRegistry } from '../journal/registry.js';
 import type { Journal } from '../journal/journal.js';
 import type { SpecDefaults } from '../journal/spec.js';
-import { DEFAULT_POSTFIX_TEMPLATE } from '../fragments/postfix.js';
+import { DEFAULT_POSTFIX_TEMPLATE } from '../protocol/postfix.js';
 import type { BrokerConfig } from './config.js';
 import { BrokerMetrics } from './metrics.js';
 import { StreamService } from './streams.js';

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Ajv } from 'ajv';
 import { InletError } from '../errors.js';
-import { checkStoreUrl, sameStoreUrl } from '../fragments/stores/url.js';
+import { checkStoreUrl, sameStoreUrl } from '../protocol/store-url.js';
 import { describeAjvError } from '../schema.js';
 import { parseDuration, parseSize } from '../units.js';
 import { YamlText } from '../yaml.js';
@@ -97,7 +97,7 @@ export interface BrokerConfig {
   readonly corsOrigins: readonly string[];
   /** Host names accepted besides the listen host, localhost and loopback addresses (DNS rebinding guard). */
   readonly allowedHosts: readonly string[];
-  /** A catalog file (absolute path) whose collections the broker ingests into. */
+  /** A catalog file (absolute path): inlet serve registers the collections plugin for it. */
   readonly catalog?: string;
 }
 
@@ -112,17 +112,17 @@ export const envName = (key: string): string => `INLET_${key.replace(/[A-Z]/g, (
 
 /**
  * Merges defaults < YAML config file < INLET_* env < flags, validates once, and freezes.
- * Errors name the field as the user wrote it (`--port`, `INLET_PORT`, `inlet.yaml: port`).
+ * Errors name the field as the user wrote it (`--port`, `INLET_PORT`, `inlet.yaml:3 port`).
  */
 export function loadConfig(flags: Raw, env: NodeJS.ProcessEnv = process.env): BrokerConfig {
   const origin = new Map<string, string>();
   const merged: Raw = {};
   const configPath = (flags.config as string | undefined) ?? env.INLET_CONFIG;
   if (configPath) {
-    const file = readYamlConfig(configPath);
-    for (const [k, v] of Object.entries(file)) {
+    const { settings, yaml } = readYamlConfig(configPath);
+    for (const [k, v] of Object.entries(settings)) {
       merged[k] = v;
-      origin.set(k, `${configPath}: ${k}`);
+      origin.set(k, `${yaml.where(configPath, [k])} ${k}`);
     }
   }
   for (const k of KEYS) {
@@ -197,15 +197,16 @@ function checkOrigin(o: string, where: string): string {
   return o;
 }
 
-function readYamlConfig(path: string): Raw {
+function readYamlConfig(path: string): { settings: Raw; yaml: YamlText } {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
     throw new InletError('INVALID_SPEC', `--config: cannot read ${path}: ${(err as Error).message}`);
   }
-  const doc = YamlText.parse(text, (line, why) => new InletError('INVALID_SPEC', `${path}${line === undefined ? '' : `:${line}`}: not valid YAML: ${why}`)).value;
-  if (doc === null || doc === undefined) return {};
+  const yaml = YamlText.parse(text, (line, why) => new InletError('INVALID_SPEC', `${path}${line === undefined ? '' : `:${line}`}: not valid YAML: ${why}`));
+  const doc = yaml.value;
+  if (doc === null || doc === undefined) return { settings: {}, yaml };
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new InletError('INVALID_SPEC', `${path}: must be a mapping of settings`);
-  return doc as Raw;
+  return { settings: doc as Raw, yaml };
 }

@@ -4,7 +4,7 @@ import { FragmentIndex, type Fragment } from '../fragments/fragment-index.js';
 import { readFragment } from '../fragments/fragment-reader.js';
 import { parseFragmentKey } from '../fragments/naming.js';
 import { Persister } from '../fragments/persister.js';
-import { DEFAULT_POSTFIX_TEMPLATE, postfixPattern } from '../fragments/postfix.js';
+import { DEFAULT_POSTFIX_TEMPLATE, postfixPattern } from '../protocol/postfix.js';
 import { openStore, sameStoreUrl, type FragmentStore } from '../fragments/stores/index.js';
 import type { Readable } from 'node:stream';
 import type { Journal } from '../journal/journal.js';

@@ -1,6 +1,6 @@
 import { InletError } from '../errors.js';
 import type { Codec } from '../journal/spec.js';
-import { checkPostfix } from './postfix.js';
+import { checkPostfix } from '../protocol/postfix.js';
 
 /** A fragment as named in a store: journal bytes `[begin, end)` with the SHA-1 of their uncompressed content. */
 export interface FragmentName {

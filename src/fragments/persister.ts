@@ -6,7 +6,7 @@ import type { Spool } from '../journal/spool.js';
 import type { CompressJob, CompressResult } from './compress-worker.js';
 import type { Fragment } from './fragment-index.js';
 import { CODEC_EXT, fragmentKey } from './naming.js';
-import { renderPostfix } from './postfix.js';
+import { renderPostfix } from '../protocol/postfix.js';
 import { backoff } from '../retry.js';
 import type { FragmentStore } from './stores/types.js';
 

@@ -1,6 +1,6 @@
 import { InletError } from '../errors.js';
-import { checkPostfixTemplate, DEFAULT_POSTFIX_TEMPLATE, templateKeys } from '../fragments/postfix.js';
-import { checkStoreUrl, sameStoreUrl } from '../fragments/stores/url.js';
+import { checkPostfixTemplate, DEFAULT_POSTFIX_TEMPLATE, templateKeys } from '../protocol/postfix.js';
+import { checkStoreUrl, sameStoreUrl } from '../protocol/store-url.js';
 import { ajv, describeAjvError } from '../schema.js';
 import { parseDuration, parseSize } from '../units.js';
 import { validateJournalName } from '../protocol/names.js';

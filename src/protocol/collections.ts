@@ -1,8 +1,16 @@
 import { Type, type Static } from '@sinclair/typebox';
 
 /** JSON types a location may take; `number` means a number that is not an integer. */
-export const JsonType = Type.Union(['null', 'boolean', 'object', 'array', 'integer', 'number', 'string'].map((t) => Type.Literal(t)));
-export type JsonType = 'null' | 'boolean' | 'object' | 'array' | 'integer' | 'number' | 'string';
+export const JsonType = Type.Union([
+  Type.Literal('null'),
+  Type.Literal('boolean'),
+  Type.Literal('object'),
+  Type.Literal('array'),
+  Type.Literal('integer'),
+  Type.Literal('number'),
+  Type.Literal('string'),
+]);
+export type JsonType = Static<typeof JsonType>;
 
 /**
  * What a collection's schema proves about a projected location in every valid document:

@@ -46,7 +46,7 @@ export async function handleSse(
   let pos = offset;
   try {
     while (!gone.signal.aborted && !broker.closing && !journal.deleted) {
-      const data = await broker.streams.readChunk(journal, pos, broker.config.maxReadSize);
+      const data = await broker.streams.reads.readChunk(journal, pos, broker.config.maxReadSize);
       if (data.length > 0) {
         pos += data.length;
         const payload = base64 ? data.toString('base64') : json ? jsonArrayOf(data).toString('utf8') : data.toString('utf8');

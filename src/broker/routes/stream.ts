@@ -46,7 +46,7 @@ export function streamRoutes(app: FastifyInstance, broker: Broker): void {
         case 'HEAD':
           return head(name, reply);
         default:
-          await streams.remove(streams.visible(name, false).name);
+          await streams.lifetime.remove(streams.visible(name, false).name);
           return reply.code(204).send();
       }
     },
@@ -165,7 +165,7 @@ export function streamRoutes(app: FastifyInstance, broker: Broker): void {
         return finish(reply, journal.name, Buffer.alloc(0), offset, { nowRead: true });
       }
       // History that only the store holds streams out whole, fragment by fragment, as it decompresses.
-      const persisted = json ? undefined : streams.persistedAt(journal, offset);
+      const persisted = json ? undefined : streams.reads.persistedAt(journal, offset);
       if (persisted) {
         // Verified before the headers go out, so a corrupt fragment answers with its error code.
         const body = await broker.lake.read(persisted, offset);
@@ -176,7 +176,7 @@ export function streamRoutes(app: FastifyInstance, broker: Broker): void {
         if (upToDate) reply.header(H.upToDate, 'true');
         return reply.code(200).send(body);
       }
-      let data = await streams.readChunk(journal, offset, broker.config.maxReadSize);
+      let data = await streams.reads.readChunk(journal, offset, broker.config.maxReadSize);
       if (live === 'long-poll' && data.length === 0) {
         const gone = new AbortController();
         const onClose = () => gone.abort();
@@ -184,7 +184,7 @@ export function streamRoutes(app: FastifyInstance, broker: Broker): void {
         const woke = !streams.state(name).closed && (await broker.waitForData(journal, offset, gone.signal));
         // Every response closes; aborting after the wait would build an AbortError per long-poll for nothing.
         reply.raw.off('close', onClose);
-        if (woke) data = await streams.readChunk(journal, offset, broker.config.maxReadSize);
+        if (woke) data = await streams.reads.readChunk(journal, offset, broker.config.maxReadSize);
         if (data.length === 0) {
           reply.header(H.cursor, nextCursor(cursor)).header(H.nextOffset, formatOffset(offset)).header(H.upToDate, 'true');
           if (streams.state(name).closed) reply.header(H.closed, 'true');

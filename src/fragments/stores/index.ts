@@ -2,10 +2,10 @@ import { FileStore } from './file.js';
 import { LazyStore } from './lazy.js';
 import { parseS3Url, s3Location } from './s3-url.js';
 import type { FragmentStore } from './types.js';
-import { checkStoreUrl, normalStoreUrl } from './url.js';
+import { checkStoreUrl, normalStoreUrl } from '../../protocol/store-url.js';
 
 export type { FragmentStore, ObjectCheck, StoredObject } from './types.js';
-export { checkStoreUrl, sameStoreUrl } from './url.js';
+export { checkStoreUrl, sameStoreUrl } from '../../protocol/store-url.js';
 
 const opened = new Map<string, FragmentStore>();
 

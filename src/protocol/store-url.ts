@@ -1,4 +1,4 @@
-import { InletError } from '../../errors.js';
+import { InletError } from './errors.js';
 
 /**
  * Checks a store URL names a store this process can open: `file:///absolute/path/` (no host but

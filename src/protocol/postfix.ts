@@ -1,4 +1,4 @@
-import { InletError } from '../errors.js';
+import { InletError } from './errors.js';
 
 /** The postfix every journal gets unless its spec says otherwise. */
 export const DEFAULT_POSTFIX_TEMPLATE = 'utc_date=%Y-%m-%d/utc_hour=%H';
