@@ -1,7 +1,6 @@
 import { InletError } from '../errors.js';
 import { checkJsonDepth } from '../protocol/json-depth.js';
-import { findInexactInteger, inexactReason } from '../doc/exact.js';
-import { formatPointer } from '../doc/json.js';
+import { findInexactInteger, inexactReason, pointerOf } from '../protocol/json-exact.js';
 import { isLineOriented, mediaType, type JournalSpec } from '../journal/spec.js';
 
 /**
@@ -34,7 +33,7 @@ function encodeJsonMessages(body: Buffer, allowEmptyArray: boolean): Buffer {
   }
   // Messages are stored re-serialized: a number JSON cannot hold exactly would come back changed.
   const inexact = findInexactInteger(text, value);
-  if (inexact) throw new InletError('INVALID_CONTENT', `${formatPointer(inexact.path) || '(root)'}: ${inexactReason(inexact)}`);
+  if (inexact) throw new InletError('INVALID_CONTENT', `${pointerOf(inexact.path) || '(root)'}: ${inexactReason(inexact)}`);
   const messages = Array.isArray(value) ? value : [value];
   if (messages.length === 0) {
     if (allowEmptyArray) return Buffer.alloc(0);

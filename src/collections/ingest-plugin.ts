@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { loadCatalog } from '../catalog/load.js';
 import { InletError } from '../errors.js';
-import { findInexactInteger, inexactReason } from '../doc/exact.js';
+import { findInexactInteger, inexactReason } from '../protocol/json-exact.js';
 import { formatPointer } from '../doc/json.js';
 import type { RequestGuard, Target } from '../protocol/auth.js';
 import { CollectionList, IngestResult } from '../protocol/collections.js';

@@ -1,4 +1,3 @@
-import { isObject } from './json.js';
 
 /** An integer literal that JSON.parse could not hold exactly, and where its value sits. */
 export interface InexactInteger {
@@ -51,4 +50,13 @@ export function findInexactInteger(text: string, value: unknown): InexactInteger
 export function inexactReason(found: InexactInteger): string {
   const literal = found.literal.length > 40 ? `${found.literal.slice(0, 24)}… (${found.literal.length} digits)` : found.literal;
   return `${literal} is an integer beyond ±${Number.MAX_SAFE_INTEGER}, which a JSON number cannot hold exactly (it would be stored as ${found.parsed}); send it as a string`;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** JSON pointer of a value from its tokens (RFC 6901), e.g. `/a~1b/0`. */
+export function pointerOf(tokens: readonly string[]): string {
+  return tokens.map((t) => '/' + t.replace(/~/g, '~0').replace(/\//g, '~1')).join('');
 }
