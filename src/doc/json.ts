@@ -1,4 +1,5 @@
 import { InletError } from '../errors.js';
+import { pointerOf } from '../protocol/json-exact.js';
 
 /**
  * JSON documents as collections see them: pointers (RFC 6901), a total order, and
@@ -19,9 +20,7 @@ export function parsePointer(ptr: string): string[] {
 }
 
 /** Renders tokens as an RFC 6901 pointer; the root is `""`. */
-export function formatPointer(tokens: readonly string[]): string {
-  return tokens.map((t) => '/' + t.replace(/~/g, '~0').replace(/\//g, '~1')).join('');
-}
+export const formatPointer: (tokens: readonly string[]) => string = pointerOf;
 
 // Pointers come from schemas and catalogs, a small fixed set: parse each once.
 const parsed = new Map<string, readonly string[]>();
