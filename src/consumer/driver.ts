@@ -24,9 +24,9 @@
  * - after some documents were published (`consumer.append`) or just before the store commit
  *   (`consumer.commit`): the documents are in their journals but uncommitted. The restart
  *   appends the last checkpoint's ACK intents, at the last committed clock: readers discard
- *   everything after it in those journals. In any other journal, the next transaction that
- *   writes there opens with the same ACK (a fence). The documents are derived again from the
- *   same input and published under new clocks.
+ *   everything after it in those journals. In any other journal nothing ever commits them: each
+ *   run publishes under a producer of its own, and the crashed run's producer never writes
+ *   again. The documents are derived again from the same input and published by the new run.
  * - after the store commit, before or between the ACKs (`consumer.committed`, `consumer.ack`):
  *   the store holds the new state and checkpoint with its ACK intents; the restart appends
  *   them; ACKs that had landed are duplicates, which readers ignore.
@@ -34,6 +34,7 @@
  * is committed exactly once: readers of the output see every transaction whole, once.
  * The store's atomicity is the only atomicity needed; journals need none across each other.
  */
+import { randomUUID } from 'node:crypto';
 import type { BrokerClient } from '../client/broker-client.js';
 import type { JournalWriter } from '../client/journal-writer.js';
 import type { Collection } from '../collections/collection.js';
@@ -46,7 +47,7 @@ import { crashPoint } from '../crashpoints.js';
 import type { Application, ConsumerCheckpoint, Store, Transaction } from './types.js';
 
 export interface ConsumerOptions<T> {
-  /** Names the consumer; its publishing producer id derives from it, so restarts keep their clocks in order. */
+  /** Names the consumer (its publishing producer id derives from it and a nonce of the run). */
   readonly name: string;
   readonly client: BrokerClient;
   /** Where published documents and ACKs go (an `Appender` over HTTP, in any process). */
@@ -76,7 +77,10 @@ export async function runConsumer<T>(opts: ConsumerOptions<T>): Promise<void> {
   const { store, app, writer } = opts;
   const restored = await store.restoreCheckpoint();
   if (restored) await writeAcks(writer, restored.ackIntents, 'consumer');
-  const publisher = new Publisher(writer, namedProducer(`consumer/${opts.name}`), restored?.lastCommitted ?? ZERO_CLOCK, { crashLabel: 'consumer' });
+  // A producer of this run only, as Gazette's publishers: documents that a crashed run left
+  // uncommitted in a journal its last checkpoint's ACKs do not reach stay uncommitted forever.
+  // Under the old producer, a later fence ACK at a newer committed clock would commit them.
+  const publisher = new Publisher(writer, namedProducer(`consumer/${opts.name}/${randomUUID()}`), ZERO_CLOCK, { crashLabel: 'consumer' });
   const readers = opts.sources.map((collection) => ({
     collection,
     reader: new CollectionReader<T>(opts.client, collection, {
