@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { appendTo, cleanup, createJournal, readAll, runCli, startBroker, tempDir, withTempDir } from './helpers/broker.js';
@@ -23,12 +23,7 @@ test('a second broker on a data dir in use exits at once naming the dir and the 
     t.regex(second.stderr, new RegExp(`^inlet: data dir ${first.dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is in use by another broker \\(pid ${first.proc.pid}\\)`));
     t.is((await readAll(first.url, 'lock/j')).toString(), APPENDS.join(''));
     t.is(await first.stop('SIGTERM'), 0);
-    const again = await startBroker({ dataDir: first.dataDir });
-    try {
-      t.is((await readAll(again.url, 'lock/j')).toString(), APPENDS.join(''));
-    } finally {
-      await again.stop();
-    }
+    await assertRestartServesAppends(t, first.dataDir);
   } finally {
     await cleanup(first);
   }
@@ -39,12 +34,7 @@ test('the lock of a SIGKILLed broker does not block its restart', async (t) => {
   try {
     await appendAll(first.url);
     t.is(await first.stop('SIGKILL'), 'SIGKILL');
-    const again = await startBroker({ dataDir: first.dataDir });
-    try {
-      t.is((await readAll(again.url, 'lock/j')).toString(), APPENDS.join(''));
-    } finally {
-      await again.stop();
-    }
+    await assertRestartServesAppends(t, first.dataDir);
   } finally {
     await cleanup(first);
   }
@@ -96,3 +86,13 @@ test('an unknown INLET_* variable gets a warning naming the closest setting', as
     await cleanup(b);
   }
 });
+
+/** A broker restarted on `dataDir` serves every acknowledged append of APPENDS. */
+async function assertRestartServesAppends(t: ExecutionContext, dataDir: string): Promise<void> {
+  const again = await startBroker({ dataDir });
+  try {
+    t.is((await readAll(again.url, 'lock/j')).toString(), APPENDS.join(''));
+  } finally {
+    await again.stop();
+  }
+}
