@@ -73,5 +73,5 @@ export async function loadCatalog(path: string): Promise<Catalog> {
 
   const root = resolve(path);
   await visit(pathToFileURL(root), (why) => new InletError('INVALID_CATALOG', `cannot read catalog ${displayPath(root)}: ${why}`));
-  return { collections, files: [...files, ...schemas.files] };
+  return { collections, endpoints: new Map(), materializations: [], tests: [], npmDependencies: {}, files: [...files, ...schemas.files] };
 }
