@@ -3,14 +3,18 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { InletError } from '../errors.js';
 import { ajv } from '../schema.js';
 import { checkCollection } from './collection.js';
+import { checkEndpoint } from './endpoints.js';
+import { checkMaterialization } from './materialization.js';
 import { SchemaLoader } from './schema-bundle.js';
 import { displayPath, fileReference, SourceFile } from './source.js';
-import type { Catalog, CollectionSpec } from './types.js';
+import type { Catalog, CollectionSpec, EndpointSpec, MaterializationSpec } from './types.js';
 
 /** A catalog file: `import`s of other catalog files, and `collections` by name. */
 interface CatalogFile {
   import?: string[];
   collections?: Record<string, unknown>;
+  endpoints?: Record<string, unknown>;
+  materializations?: unknown[];
 }
 
 const catalogFileSchema = {
@@ -19,6 +23,8 @@ const catalogFileSchema = {
   properties: {
     import: { type: 'array', items: { type: 'string', minLength: 1 } },
     collections: { type: 'object' },
+    endpoints: { type: 'object' },
+    materializations: { type: 'array' },
   },
 } as const;
 
@@ -48,6 +54,9 @@ export async function loadCatalog(path: string): Promise<Catalog> {
   const collections = new Map<string, CollectionSpec>();
   const files: string[] = [];
   const visited = new Set<string>();
+  const endpoints = new Map<string, EndpointSpec>();
+  // Checked once every file is read: they may name collections and endpoints of any file.
+  const pending: { file: SourceFile; index: number; def: unknown }[] = [];
 
   const visit = async (url: URL, missing: (why: string) => InletError): Promise<void> => {
     if (visited.has(url.href)) return;
@@ -61,6 +70,12 @@ export async function loadCatalog(path: string): Promise<Catalog> {
       if (prior) throw file.error(['collections', name], `collection ${name} is already declared at ${prior.source}`);
       collections.set(name, await checkCollection(name, def, file, schemas));
     }
+    for (const [name, def] of Object.entries(doc.endpoints ?? {})) {
+      const prior = endpoints.get(name);
+      if (prior) throw file.error(['endpoints', name], `endpoint ${name} is already declared at ${prior.source}`);
+      endpoints.set(name, checkEndpoint(name, def, file));
+    }
+    for (const [index, def] of (doc.materializations ?? []).entries()) pending.push({ file, index, def });
     for (const [i, ref] of (doc.import ?? []).entries()) {
       const target = fileReference(ref, url);
       if (!target) throw file.error(['import', i], `${JSON.stringify(ref)} is not a local file (only files import)`);
@@ -73,5 +88,12 @@ export async function loadCatalog(path: string): Promise<Catalog> {
 
   const root = resolve(path);
   await visit(pathToFileURL(root), (why) => new InletError('INVALID_CATALOG', `cannot read catalog ${displayPath(root)}: ${why}`));
-  return { collections, endpoints: new Map(), materializations: [], tests: [], npmDependencies: {}, files: [...files, ...schemas.files] };
+  const materializations: MaterializationSpec[] = [];
+  for (const { file, index, def } of pending) {
+    const m = checkMaterialization(index, def, file, collections, endpoints, schemas);
+    const prior = materializations.find((p) => p.name === m.name);
+    if (prior) throw file.error(['materializations', index], `table ${m.table} of ${m.endpoint} is already materialized at ${prior.source}`);
+    materializations.push(m);
+  }
+  return { collections, endpoints, materializations, tests: [], npmDependencies: {}, files: [...files, ...schemas.files] };
 }

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { getPointer, parsePointer } from '../doc/json.js';
 import type { InletError } from '../errors.js';
-import { inferLocation, type Inferred } from '../doc/inference.js';
+import { declaredProperties, inferLocation, type DeclaredProperty, type Inferred } from '../doc/inference.js';
 import { SchemaResources, type SchemaBundle } from '../doc/schema-index.js';
 import type { Path } from '../yaml.js';
 import { displayPath, fileReference, SourceFile } from './source.js';
@@ -79,6 +79,12 @@ export class SchemaLoader {
   infer(bundle: SchemaBundle, tokens: readonly string[]): Inferred {
     const resources = this.resolvers.get(bundle) ?? this.resolverOf(bundle);
     return inferLocation({ schema: bundle.root, base: bundle.uri }, tokens, (ref, base) => resources.resolve(ref, base));
+  }
+
+  /** The top-level properties a bundle's schema declares (see declaredProperties). */
+  properties(bundle: SchemaBundle): DeclaredProperty[] {
+    const resources = this.resolvers.get(bundle) ?? this.resolverOf(bundle);
+    return declaredProperties({ schema: bundle.root, base: bundle.uri }, (ref, base) => resources.resolve(ref, base));
   }
 
   private resolverOf(bundle: SchemaBundle): SchemaResources {

@@ -1,5 +1,5 @@
 import type { SchemaBundle } from '../doc/schema-index.js';
-import type { Projection } from '../protocol/collections.js';
+import type { JsonType, Projection } from '../protocol/collections.js';
 import type { JournalSpecInput } from '../protocol/journal-spec.js';
 
 export type { Projection } from '../protocol/collections.js';
@@ -86,7 +86,26 @@ export interface MaterializationSpec {
   reads: SourceSpec;
   fields: { include?: string[]; exclude?: string[] };
   deltaUpdates: boolean;
+  /** The fields it writes, in column order: key fields, the other selected fields, then `flow_document`. Chosen at load. */
+  columns: MaterializedField[];
   source: string;
+}
+
+/** A field a materialization writes: one column of its table. */
+export interface MaterializedField {
+  /** The projection's name, which names the column. */
+  field: string;
+  /** JSON pointer of its value in a document; `''` for `flow_document`, the whole document. */
+  location: string;
+  /** Types its value may take, as inferred from the schema (`null` when nullable); undefined when unconstrained. */
+  types?: JsonType[];
+  format?: string;
+  /** Present in every valid document. */
+  required: boolean;
+  /** Part of the collection's key (so of the table's primary key). */
+  key: boolean;
+  /** The schema's `description` of it: the column's comment. */
+  description?: string;
 }
 
 /** A step of a catalog test. */

@@ -159,3 +159,36 @@ function matches(pattern: string, name: string): boolean {
     return false;
   }
 }
+
+/** A top-level property a schema declares, with the `description` its schema gives it. */
+export interface DeclaredProperty {
+  readonly name: string;
+  readonly description?: string;
+}
+
+/**
+ * The properties `root` declares at the top level of its documents (`properties` of the root
+ * and of every schema that applies with it: `$ref`, `allOf`, and any `anyOf`/`oneOf` branch),
+ * in declaration order, each once. Used to project a collection's fields by default, as Flow
+ * does; whether each is required, and its types, come from `inferLocation`.
+ */
+export function declaredProperties(root: Scoped, resolve: Resolver): DeclaredProperty[] {
+  const out = new Map<string, DeclaredProperty>();
+  const seen = new Set<unknown>();
+  const visit = (s: Scoped): void => {
+    const flat = flatten([s], resolve, seen);
+    for (const p of flat.plain) {
+      const { properties } = p.schema as Record<string, unknown>;
+      if (!isObject(properties)) continue;
+      for (const [name, sub] of Object.entries(properties)) {
+        if (out.has(name)) continue;
+        const target = isObject(sub) && typeof sub.$ref === 'string' ? resolve(sub.$ref, p.base)?.schema : undefined;
+        const description = [sub, target].map((x) => (isObject(x) ? x.description : undefined)).find((d) => typeof d === 'string');
+        out.set(name, description === undefined ? { name } : { name, description: description as string });
+      }
+    }
+    for (const choice of flat.choices) for (const branch of choice) visit(branch);
+  };
+  visit(root);
+  return [...out.values()];
+}
