@@ -14,7 +14,7 @@ interface MaterializationDef {
   deltaUpdates?: boolean;
 }
 
-const partitionValues = { type: 'object', additionalProperties: { type: 'array', items: { type: ['string', 'number', 'boolean'] } } } as const;
+const partitionValues = { type: 'object', additionalProperties: { type: 'array', items: { anyOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }] } } } as const;
 
 const materializationDefSchema = {
   type: 'object',

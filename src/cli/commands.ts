@@ -199,6 +199,44 @@ const fragments: Command = {
   ],
 };
 
+const SOURCE: Flags = { source: { type: 'string', value: 'CATALOG', description: 'the *.flow.yaml catalog (required)' } };
+
+const materializations: Command = {
+  name: 'materializations',
+  summary: 'collections kept as PostgreSQL and SQLite tables: ddl, run, status',
+  subcommands: [
+    {
+      name: 'ddl',
+      summary: "print the SQL that creates each materialization's table, without running it",
+      usage: '--source CATALOG',
+      flags: SOURCE,
+      positionals: { min: 0, max: 0 },
+      run: async (a) => (await import('./materializations.js')).ddl(a),
+    },
+    {
+      name: 'run',
+      summary: "run a catalog's materializations against a broker (inlet serve --catalog runs them too)",
+      usage: '--source CATALOG [--until-settled] [flags]',
+      flags: {
+        ...SOURCE,
+        'until-settled': { type: 'boolean', description: 'exit once everything the sources held at the start is committed' },
+        'max-txn-ms': { type: 'string', value: 'N', description: 'a transaction takes documents for at most this long', default: '1000' },
+        ...BROKER,
+      },
+      positionals: { min: 0, max: 0 },
+      run: async (a) => (await import('./materializations.js')).run(a),
+    },
+    {
+      name: 'status',
+      summary: 'state, lag, rows written, last commit and last error of each materialization of a serving broker',
+      usage: '[--json] [flags]',
+      flags: { json: { type: 'boolean', description: 'print JSON' }, ...BROKER },
+      positionals: { min: 0, max: 0 },
+      run: async (a) => (await import('./materializations.js')).status(a),
+    },
+  ],
+};
+
 const token: Command = {
   name: 'token',
   summary: 'bearer tokens for a broker run with --auth-keys',
@@ -223,5 +261,5 @@ export const inlet: Command = {
   name: 'inlet',
   summary: 'an append-only journal broker over a cloud-storage lake',
   description: 'inlet: an append-only journal broker over a cloud-storage lake. `inlet --version` prints its version.',
-  subcommands: [serve, develop, catalog, journals, append, ingest, read, fragments, token],
+  subcommands: [serve, develop, catalog, journals, append, ingest, read, fragments, materializations, token],
 };

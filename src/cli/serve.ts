@@ -6,6 +6,7 @@ import { InletError } from '../errors.js';
 import type { Flag, Flags, Parsed } from './command.js';
 import { suggest } from './command.js';
 import { createLogger } from './log.js';
+import { ServedMaterializations } from './serve-materializations.js';
 
 /** INLET_* variables read by something other than the broker's settings. */
 const OTHER_ENV = ['INLET_CONFIG', 'INLET_BROKER', 'INLET_CRASH_AT'];
@@ -57,15 +58,20 @@ export async function serve(
   const log = createLogger(config.logLevel);
   let running: RunningBroker;
   let served: ServedCollections | undefined;
+  const materializations = config.catalog ? new ServedMaterializations(config.catalog) : undefined;
+  let startMaterializations: (() => Promise<void>) | undefined;
   try {
     running = await startBroker(config, log, async (app, broker) => {
       if (config.catalog) served = await openCollections(config.catalog, config.dataDir, broker.writer, log);
+      materializations?.routes(app, () => running.url);
+      if (materializations) startMaterializations = () => materializations.start(running.url, broker.writer, broker.metrics.registry, log);
       await app.register(collectionsPlugin, { broker: broker.writer, served, limits: { maxBodySize: config.maxIngestSize, maxDepth: config.maxJsonDepth }, guard: requestGuard });
     });
   } catch (err) {
     throw startupError(err, config);
   }
   log.info({ url: running.url, dataDir: config.dataDir, store: config.store }, 'broker started');
+  await startMaterializations?.();
   announce?.(running, config, served);
   // One plain line on stdout, for scripts and tests that start a broker on port 0.
   process.stdout.write(`listening on ${running.url}\n`);
@@ -76,7 +82,9 @@ export async function serve(
       process.exit(1);
     }
     log.info({ signal: sig }, 'draining in-flight appends');
-    running.stop().then(
+    Promise.resolve(materializations?.stop())
+      .then(() => running.stop())
+      .then(
       () => {
         log.info('stopped cleanly');
         log.flush?.();

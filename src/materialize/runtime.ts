@@ -127,6 +127,20 @@ export class MaterializationRuntime {
     });
   }
 
+  /** Resolves with the status of the first materialization that fails for good (fenced off, incompatible table). */
+  failed(): Promise<MaterializationStatus> {
+    return new Promise((resolve) => {
+      const check = () => {
+        const s = this.states.find((x) => x.state === 'failed');
+        if (!s) return;
+        this.listeners.delete(check);
+        resolve(structuredClone(s));
+      };
+      this.listeners.add(check);
+      check();
+    });
+  }
+
   /** Stops every materialization (an open transaction is abandoned; its input is read again at the next start). */
   async stop(): Promise<void> {
     this.abort.abort();

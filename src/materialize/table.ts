@@ -86,7 +86,8 @@ export function createTableSql(plan: TablePlan): string[] {
   const out = [`CREATE TABLE IF NOT EXISTS ${plan.sql} (\n${body}\n)`];
   if (pg) {
     for (const c of plan.columns) {
-      const text = c.field.location === '' ? 'The whole document, reduced' : c.field.description;
+      const whole = plan.deltaUpdates ? 'The documents of one transaction, combined by key' : 'The whole document, reduced by key';
+      const text = c.field.location === '' ? whole : c.field.description;
       if (text) out.push(`COMMENT ON COLUMN ${plan.sql}.${c.sql} IS ${quoteLiteral(text)}`);
     }
   }
