@@ -1,0 +1,120 @@
+import { spawn } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import test, { type ExecutionContext } from 'ava';
+import { CLI, cleanup, runCli, startBroker, tempDir, type TestBroker } from './helpers/broker.js';
+import { expectedUsers, ingestVisits, pgUsers, runMaterializer, sqliteUsers, USERS_CATALOG, USERS_COLLECTION, usersEnv } from './helpers/materialize.js';
+import { startTestPostgres, type TestPostgres } from './helpers/postgres.js';
+
+let pg: TestPostgres;
+
+test.before(async () => {
+  pg = await startTestPostgres();
+});
+test.after.always(async () => {
+  await pg?.destroy();
+});
+
+/** A broker serving acme/users, a fresh SQLite file, and empty PostgreSQL tables. */
+async function setup(t: ExecutionContext): Promise<{ b: TestBroker; env: NodeJS.ProcessEnv }> {
+  await pg.query('DROP TABLE IF EXISTS users, user_visits, inlet_checkpoints');
+  const b = await startBroker({ args: ['--catalog', USERS_COLLECTION] });
+  t.teardown(() => cleanup(b));
+  const dir = await tempDir();
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return { b, env: usersEnv(pg, join(dir, 'views.db')) };
+}
+
+/** Every table equals the collection's reduction: full-reduction tables row for row, the delta table in sums. */
+async function assertTables(t: ExecutionContext, b: TestBroker, env: NodeJS.ProcessEnv): Promise<void> {
+  const expected = await expectedUsers(b);
+  const full = await pgUsers(pg);
+  t.is(full.size, expected.size, 'one PostgreSQL row per key');
+  for (const [id, u] of expected) {
+    t.deepEqual(full.get(id)?.doc, u, `PostgreSQL flow_document of ${id}`);
+    t.is(full.get(id)?.visits, u.visits, `PostgreSQL visits of ${id}`);
+    t.is(full.get(id)?.lastpage, u.lastPage ?? null, `PostgreSQL lastPage of ${id}`);
+  }
+  const lite = sqliteUsers(env.SQLITE_PATH!);
+  t.is(lite.size, expected.size, 'one SQLite row per key');
+  for (const [id, u] of expected) t.deepEqual(lite.get(id)?.doc, u, `SQLite flow_document of ${id}`);
+  const sums = await pg.query<{ id: string; visits: string }>('SELECT id, sum(visits) AS visits FROM user_visits GROUP BY id');
+  t.deepEqual(
+    Object.fromEntries(sums.map((r) => [r.id, Number(r.visits)])),
+    Object.fromEntries([...expected].map(([id, u]) => [id, u.visits])),
+    'delta updates: each transaction combined once, so the rows sum to the totals',
+  );
+}
+
+test.serial('materializations ddl prints each table: key first, types from the schema, NOT NULL, primary key, comments', async (t) => {
+  const r = await runCli(['materializations', 'ddl', '--source', USERS_CATALOG], { env: usersEnv(pg, '/tmp/unused.db') });
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /CREATE TABLE IF NOT EXISTS users \(\n  id TEXT NOT NULL,\n  visits BIGINT NOT NULL,\n  lastPage TEXT,\n  score DOUBLE PRECISION,\n  vip BOOLEAN,\n  seen TIMESTAMPTZ,\n  flow_document JSON NOT NULL,\n  PRIMARY KEY \(id\)\n\);/);
+  t.regex(r.stdout, /COMMENT ON COLUMN users\.id IS 'The user''s handle';/);
+  t.regex(r.stdout, /CREATE TABLE IF NOT EXISTS user_visits \(\n(?:(?!PRIMARY)[^;])*tags JSON,\n  flow_document JSON NOT NULL\n\);/, 'delta updates: no primary key; tags included, lastPage excluded');
+  t.notRegex(r.stdout.split('user_visits')[1]!.split('-- acme/lite')[0]!, /lastPage/);
+});
+
+test.serial('a catalog endpoint naming an unset variable fails at load, naming it', async (t) => {
+  const r = await runCli(['materializations', 'ddl', '--source', USERS_CATALOG], { env: { PGPORT: '5432', SQLITE_PATH: '/tmp/x.db', PGPASSWORD: '' } });
+  t.is(r.code, 0, 'an empty variable is set');
+  const env = { ...process.env };
+  delete env.PGPASSWORD;
+  const missing = await new Promise<{ code: number; stderr: string }>((resolve) => {
+    const p = spawn(process.execPath, [CLI, 'materializations', 'ddl', '--source', USERS_CATALOG], { env: { ...env, PGPORT: '5432', SQLITE_PATH: '/tmp/x.db' } });
+    let stderr = '';
+    p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    p.on('close', (code) => resolve({ code: code ?? -1, stderr }));
+  });
+  t.not(missing.code, 0);
+  t.regex(missing.stderr, /users\.flow\.yaml:\d+ endpoints\."acme\/pg"\.postgres\.password: environment variable PGPASSWORD is not set/);
+});
+
+test.serial('a materialization keeps each table equal to the reduction of the collection, and a second run adds only what is new', async (t) => {
+  const { b, env } = await setup(t);
+  await ingestVisits(b, 0, 300);
+  const first = await runMaterializer(b.url, env, ['--until-settled']);
+  t.is(first.exit, 0, first.stderr);
+  await assertTables(t, b, env);
+  await ingestVisits(b, 300, 150, 30);
+  const second = await runMaterializer(b.url, env, ['--until-settled']);
+  t.is(second.exit, 0, second.stderr);
+  await assertTables(t, b, env);
+});
+
+for (const point of ['consumer.read:100', 'materialize.load:3', 'materialize.store:4', 'materialize.committed:4', 'consumer.committed:3']) {
+  test.serial(`SIGKILL at ${point}: after a restart every table is exactly the reduction of all input`, async (t) => {
+    const { b, env } = await setup(t);
+    await ingestVisits(b, 0, 300, 20, 25);
+    const crashed = await runMaterializer(b.url, { ...env, INLET_CRASH_AT: point }, ['--until-settled', '--max-txn-ms', '5']);
+    t.is(crashed.exit, 'SIGKILL', `the materializer should have killed itself at ${point}: ${crashed.stderr}`);
+    await ingestVisits(b, 300, 100);
+    const again = await runMaterializer(b.url, env, ['--until-settled', '--max-txn-ms', '5']);
+    t.is(again.exit, 0, again.stderr);
+    await assertTables(t, b, env);
+  });
+}
+
+test.serial('a second process fences the first off: its next commit fails and it exits, and the tables stay exact', async (t) => {
+  const { b, env } = await setup(t);
+  await ingestVisits(b, 0, 100);
+  const first = spawn(process.execPath, [CLI, 'materializations', 'run', '--source', USERS_CATALOG, '--broker', b.url], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  t.teardown(() => first.kill('SIGKILL'));
+  let firstErr = '';
+  first.stderr.on('data', (c: Buffer) => (firstErr += c.toString()));
+  const firstExit = new Promise<number | string>((resolve) => first.on('exit', (code, sig) => resolve(code ?? sig ?? -1)));
+  // The first process has committed once it has written the checkpoints of all three tables.
+  for (;;) {
+    const rows = await pg.query<{ n: string }>("SELECT count(*) AS n FROM pg_tables WHERE tablename = 'inlet_checkpoints'");
+    if (Number(rows[0]!.n) === 1 && Number((await pg.query<{ n: string }>('SELECT count(*) AS n FROM inlet_checkpoints WHERE checkpoint IS NOT NULL'))[0]!.n) === 2) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const second = await runMaterializer(b.url, env, ['--until-settled']);
+  t.is(second.exit, 0, second.stderr);
+  await ingestVisits(b, 100, 50);
+  t.is(await firstExit, 1, 'the fenced process exits with an error');
+  t.regex(firstErr, /another process has opened it since this one did/);
+  const last = await runMaterializer(b.url, env, ['--until-settled']);
+  t.is(last.exit, 0, last.stderr);
+  await assertTables(t, b, env);
+});
