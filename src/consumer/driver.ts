@@ -94,6 +94,9 @@ export async function runConsumer<T>(opts: ConsumerOptions<T>): Promise<void> {
   /** The previous transaction's commit and ACKs. */
   let previous: Promise<void> = Promise.resolve();
   let failure: unknown;
+  /** Resolves at the first failure of a commit, so that a read waiting for input stops waiting. */
+  let failed!: () => void;
+  const failing = new Promise<void>((resolve) => (failed = resolve));
   let turn = 0;
 
   /** The next committed document of any source (taking turns), or undefined at `deadline` or the end. */
@@ -115,6 +118,7 @@ export async function runConsumer<T>(opts: ConsumerOptions<T>): Promise<void> {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         ...open.map((r) => r.reader.ready()),
+        failing,
         ...(wait === undefined ? [] : [new Promise((resolve) => (timer = setTimeout(resolve, wait)))]),
       ]);
       clearTimeout(timer);
@@ -158,7 +162,10 @@ export async function runConsumer<T>(opts: ConsumerOptions<T>): Promise<void> {
         crashPoint('consumer.committed');
         await writeAcks(writer, ackIntents, 'consumer');
       });
-      previous.catch((err: unknown) => (failure ??= err));
+      previous.catch((err: unknown) => {
+        failure ??= err;
+        failed();
+      });
     }
     await previous;
     if (failure !== undefined) throw failure;
