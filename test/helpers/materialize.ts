@@ -88,3 +88,30 @@ export function runMaterializer(url: string, env: NodeJS.ProcessEnv, args: strin
     proc.on('exit', (code, sig) => resolve({ exit: code ?? sig ?? -1, stderr }));
   });
 }
+
+/** A materialization's status as `GET /v1/materializations` answers it. */
+export interface ServedStatus {
+  name: string;
+  state: string;
+  lagBytes: number;
+  rowsWritten: number;
+  lastError?: string;
+}
+
+export async function servedStatus(url: string): Promise<ServedStatus[]> {
+  const res = await fetch(`${url}/v1/materializations`);
+  if (!res.ok) throw new Error(`GET /v1/materializations: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { materializations: ServedStatus[] }).materializations;
+}
+
+/** Polls the serving process's status until `done` holds of it (the condition, not a duration, ends the wait). */
+export async function waitForStatus(url: string, done: (s: ServedStatus[]) => boolean): Promise<ServedStatus[]> {
+  for (;;) {
+    const s = await servedStatus(url);
+    if (done(s)) return s;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Every materialization runs and has read all its source holds. */
+export const caughtUp = (s: ServedStatus[]): boolean => s.length > 0 && s.every((m) => m.state === 'running' && m.lagBytes === 0);
