@@ -1,8 +1,10 @@
 import { spawn } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
+import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { CLI, cleanup, runCli, startBroker, tempDir, type TestBroker } from './helpers/broker.js';
+import { ingest } from './helpers/collections.js';
 import { expectedUsers, ingestVisits, pgUsers, runMaterializer, sqliteUsers, USERS_CATALOG, USERS_COLLECTION, usersEnv } from './helpers/materialize.js';
 import { startTestPostgres, type TestPostgres } from './helpers/postgres.js';
 
@@ -116,5 +118,69 @@ test.serial('a second process fences the first off: its next commit fails and it
   t.regex(firstErr, /another process has opened it since this one did/);
   const last = await runMaterializer(b.url, env, ['--until-settled']);
   t.is(last.exit, 0, last.stderr);
+  await assertTables(t, b, env);
+});
+
+test.serial('schema evolution: a new optional field becomes a new column; a changed type is an error naming the column', async (t) => {
+  await pg.query('DROP TABLE IF EXISTS things, inlet_checkpoints');
+  const dir = await tempDir();
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const schema = (props: string) => `{ type: object, reduce: { strategy: merge }, required: [id, n], properties: { id: { type: string }, n: { type: integer, reduce: { strategy: sum } }${props} } }`;
+  await writeFile(join(dir, 'things.schema.yaml'), schema(''));
+  await writeFile(join(dir, 'collection.flow.yaml'), 'collections:\n  acme/things: { key: [/id], schema: things.schema.yaml }\n');
+  await writeFile(
+    join(dir, 'view.flow.yaml'),
+    [
+      'import: [collection.flow.yaml]',
+      'endpoints:',
+      `  pg: { postgres: { host: localhost, port: ${pg.config.port}, user: flow, password: flow, dbname: flow } }`,
+      '  lite: { sqlite: { path: views.db } }',
+      'materializations:',
+      '  - { endpoint: { name: pg, config: { table: things } }, source: { name: acme/things } }',
+      '  - { endpoint: { name: lite, config: { table: things } }, source: { name: acme/things } }',
+    ].join('\n'),
+  );
+  const b = await startBroker({ args: ['--catalog', join(dir, 'collection.flow.yaml')] });
+  t.teardown(() => cleanup(b));
+  const materialize = () => runCli(['materializations', 'run', '--source', join(dir, 'view.flow.yaml'), '--broker', b.url, '--until-settled']);
+  const columns = async () => (await pg.query<{ c: string }>("SELECT column_name AS c FROM information_schema.columns WHERE table_name = 'things' ORDER BY ordinal_position")).map((r) => r.c);
+
+  t.is((await ingest(b, { 'acme/things': [{ id: 'a', n: 1 }] })).status, 200);
+  t.is((await materialize()).code, 0);
+  t.deepEqual(await columns(), ['id', 'n', 'flow_document']);
+
+  await writeFile(join(dir, 'things.schema.yaml'), schema(', label: { type: string, description: A new field }'));
+  t.is((await ingest(b, { 'acme/things': [{ id: 'a', n: 2, label: 'x' }, { id: 'b', n: 5, label: 'y' }] })).status, 200);
+  const evolved = await materialize();
+  t.is(evolved.code, 0, evolved.stderr);
+  t.deepEqual(await columns(), ['id', 'n', 'flow_document', 'label']);
+  t.deepEqual(await pg.query('SELECT id, n::int AS n, label FROM things ORDER BY id'), [
+    { id: 'a', n: 3, label: 'x' },
+    { id: 'b', n: 5, label: 'y' },
+  ]);
+  const db = new Database(join(dir, 'views.db'), { readonly: true });
+  t.deepEqual(db.prepare('SELECT id, n, label FROM things ORDER BY id').all(), [
+    { id: 'a', n: 3, label: 'x' },
+    { id: 'b', n: 5, label: 'y' },
+  ]);
+  db.close();
+
+  await writeFile(join(dir, 'things.schema.yaml'), schema(', label: { type: integer }'));
+  const broken = await materialize();
+  t.is(broken.code, 1);
+  t.regex(broken.stderr, /table things: column label has type text, and field label needs (BIGINT|INTEGER)/i);
+});
+
+test.serial('full reduction keeps one row per key; delta updates append each transaction\'s combined documents', async (t) => {
+  const { b, env } = await setup(t);
+  await ingestVisits(b, 0, 40, 4, 10);
+  t.is((await runMaterializer(b.url, env, ['--until-settled', '--max-txn-ms', '5'])).exit, 0);
+  await ingestVisits(b, 40, 40, 4, 10);
+  t.is((await runMaterializer(b.url, env, ['--until-settled', '--max-txn-ms', '5'])).exit, 0);
+  const full = await pg.query<{ n: string }>('SELECT count(*) AS n FROM users');
+  const delta = await pg.query<{ n: string; keys: string }>('SELECT count(*) AS n, count(DISTINCT id) AS keys FROM user_visits');
+  t.is(Number(full[0]!.n), 4);
+  t.is(Number(delta[0]!.keys), 4);
+  t.true(Number(delta[0]!.n) >= 8, `two runs, so at least two rows per key: ${delta[0]!.n}`);
   await assertTables(t, b, env);
 });
