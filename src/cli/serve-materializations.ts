@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { Agent } from 'undici';
 import { loadCatalog } from '../catalog/load.js';
 import { BrokerClient } from '../client/broker-client.js';
 import type { JournalWriter } from '../client/journal-writer.js';
@@ -12,13 +13,14 @@ import { MaterializationRuntime, withLag } from '../materialize/runtime.js';
  */
 export class ServedMaterializations {
   private runtime: MaterializationRuntime | undefined;
+  private readonly agent = new Agent();
 
   constructor(private readonly catalogPath: string) {}
 
   routes(app: FastifyInstance, url: () => string): void {
     app.get('/v1/materializations', async () => {
       const statuses = this.runtime?.status() ?? [];
-      return { materializations: await withLag(statuses, new BrokerClient(url())) };
+      return { materializations: await withLag(statuses, new BrokerClient(url(), { dispatcher: this.agent })) };
     });
   }
 
@@ -26,11 +28,13 @@ export class ServedMaterializations {
   async start(url: string, writer: JournalWriter, registry: Registry, log: Logger): Promise<void> {
     const catalog = await loadCatalog(this.catalogPath);
     if (catalog.materializations.length === 0) return;
-    this.runtime = await MaterializationRuntime.start({ catalog, client: new BrokerClient(url), writer, registry });
+    this.runtime = await MaterializationRuntime.start({ catalog, client: new BrokerClient(url, { dispatcher: this.agent }), writer, registry });
     log.info({ materializations: catalog.materializations.map((m) => m.name) }, 'materializations started');
   }
 
   async stop(): Promise<void> {
     await this.runtime?.stop();
+    // The broker's server waits for open connections at its stop: close this process's own.
+    await this.agent.close();
   }
 }

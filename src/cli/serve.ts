@@ -51,6 +51,8 @@ function placeholder(key: string, p: SchemaProperty): string {
 export async function serve(
   args: Parsed,
   announce?: (running: RunningBroker, config: BrokerConfig, served: ServedCollections | undefined) => void,
+  /** Runs after the broker has stopped, before the process exits (develop stops its databases). */
+  onStopped?: () => Promise<void>,
 ): Promise<void> {
   const flags = Object.fromEntries(Object.entries(args.values).filter(([k]) => k !== 'help').map(([k, v]) => [k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()), v]));
   warnUnknownEnv();
@@ -84,6 +86,7 @@ export async function serve(
     log.info({ signal: sig }, 'draining in-flight appends');
     Promise.resolve(materializations?.stop())
       .then(() => running.stop())
+      .then(() => onStopped?.())
       .then(
       () => {
         log.info('stopped cleanly');

@@ -27,9 +27,16 @@ export interface StreamRead {
 export class BrokerClient {
   readonly url: string;
   private readonly auth: Record<string, string>;
+  private readonly dispatcher: Dispatcher | undefined;
 
-  constructor(url = process.env.INLET_BROKER || DEFAULT_BROKER, opts: { token?: string } = {}) {
+  /**
+   * `dispatcher`: the connection pool to use instead of undici's global one, so that a client in
+   * the broker's own process can close its keep-alive connections when it stops (the broker's
+   * server waits for them at its own stop).
+   */
+  constructor(url = process.env.INLET_BROKER || DEFAULT_BROKER, opts: { token?: string; dispatcher?: Dispatcher } = {}) {
     this.url = url.replace(/\/+$/, '');
+    this.dispatcher = opts.dispatcher;
     const token = opts.token || process.env.INLET_TOKEN;
     this.auth = token ? { authorization: `Bearer ${token}` } : {};
   }
@@ -160,7 +167,7 @@ export class BrokerClient {
 
   private async send(method: Dispatcher.HttpMethod, url: string, body?: string | Buffer, type?: string, signal?: AbortSignal, headers: Record<string, string> = {}) {
     try {
-      return await request(url, { method, body, headers: { ...this.auth, ...headers, ...(type ? { 'content-type': type } : {}) }, signal });
+      return await request(url, { method, body, headers: { ...this.auth, ...headers, ...(type ? { 'content-type': type } : {}) }, signal, ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}) });
     } catch (err) {
       if ((err as Error).name === 'AbortError') throw err;
       throw new InletError('IO_ERROR', `cannot reach the broker at ${this.url}: ${(err as Error).message}`, { cause: err });
