@@ -44,10 +44,17 @@ const validateFile = ajv.compile<CatalogFile>(catalogFileSchema);
  *           weight: /weight_kg
  *         journals:
  *           fragments: { length: 64MiB, codec: zstd }
+ *     endpoints:
+ *       acme/db:
+ *         postgres: { host: localhost, user: flow, password: "${PGPASSWORD}", dbname: flow }
+ *     materializations:
+ *       - endpoint: { name: acme/db, config: { table: shipments } }
+ *         source: { name: acme/shipments }
  *
  * Throws INVALID_CATALOG naming the file, line and field of the first problem: unknown fields,
  * unreadable or invalid files (named with the place that referred to them), a collection
- * declared twice, and every check of `checkCollection`.
+ * declared twice, and every check of `checkCollection`, `checkEndpoint` and `checkMaterialization`
+ * (materializations are checked once every file is read: they may name any file's collections).
  */
 export async function loadCatalog(path: string): Promise<Catalog> {
   const schemas = new SchemaLoader();
