@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { CLI, cleanup, runCli, startBroker, tempDir, type TestBroker } from './helpers/broker.js';
 import { ingest } from './helpers/collections.js';
-import { expectedUsers, ingestVisits, pgUsers, runMaterializer, sqliteUsers, USERS_CATALOG, USERS_COLLECTION, usersEnv } from './helpers/materialize.js';
+import { caughtUp, expectedUsers, ingestVisits, waitForStatus, pgUsers, runMaterializer, sqliteUsers, USERS_CATALOG, USERS_COLLECTION, usersEnv } from './helpers/materialize.js';
 import { startTestPostgres, type TestPostgres } from './helpers/postgres.js';
 
 let pg: TestPostgres;
@@ -183,4 +183,34 @@ test.serial('full reduction keeps one row per key; delta updates append each tra
   t.is(Number(delta[0]!.keys), 4);
   t.true(Number(delta[0]!.n) >= 8, `two runs, so at least two rows per key: ${delta[0]!.n}`);
   await assertTables(t, b, env);
+});
+
+test.serial('names that are not plain identifiers are quoted, and such a table is written and read back', async (t) => {
+  await pg.query('DROP TABLE IF EXISTS "Odd Table", inlet_checkpoints');
+  const dir = await tempDir();
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(
+    join(dir, 'odd.flow.yaml'),
+    [
+      'collections:',
+      '  acme/odd:',
+      '    key: [/user, /a/b]',
+      '    schema: { type: object, required: [user, a], properties: { user: { type: string }, a: { type: object, required: [b], properties: { b: { type: integer } } }, first-name: { type: string }, camelCase: { type: boolean } } }',
+      'endpoints:',
+      `  pg: { postgres: { host: localhost, port: ${pg.config.port}, user: flow, password: flow, dbname: flow } }`,
+      'materializations:',
+      '  - { endpoint: { name: pg, config: { table: Odd Table } }, source: { name: acme/odd } }',
+    ].join('\n'),
+  );
+  const ddl = await runCli(['materializations', 'ddl', '--source', join(dir, 'odd.flow.yaml')]);
+  t.regex(ddl.stdout, /CREATE TABLE IF NOT EXISTS "Odd Table" \(\n  "user" TEXT NOT NULL,\n  "a\/b" BIGINT NOT NULL,\n  "first-name" TEXT,\n  camelCase BOOLEAN,\n  flow_document JSON NOT NULL,\n  PRIMARY KEY \("user", "a\/b"\)\n\);/);
+  const b = await startBroker({ args: ['--catalog', join(dir, 'odd.flow.yaml')] });
+  t.teardown(() => cleanup(b));
+  t.is((await ingest(b, { 'acme/odd': [{ user: 'x', a: { b: 1 }, 'first-name': 'X', camelCase: true }, { user: 'x', a: { b: 2 } }] })).status, 200);
+  // inlet serve --catalog runs the materialization itself.
+  await waitForStatus(b.url, caughtUp);
+  t.deepEqual(await pg.query('SELECT "user", "a/b"::int AS b, "first-name", camelcase FROM "Odd Table" ORDER BY 2'), [
+    { user: 'x', b: 1, 'first-name': 'X', camelcase: true },
+    { user: 'x', b: 2, 'first-name': null, camelcase: null },
+  ]);
 });
