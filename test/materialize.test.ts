@@ -214,3 +214,29 @@ test.serial('names that are not plain identifiers are quoted, and such a table i
     { user: 'x', b: 2, 'first-name': null, camelcase: null },
   ]);
 });
+
+test.serial('source.partitions: a materialization keeps only the partitions it selects', async (t) => {
+  await pg.query('DROP TABLE IF EXISTS eu_events, inlet_checkpoints');
+  const dir = await tempDir();
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(
+    join(dir, 'regions.flow.yaml'),
+    [
+      'collections:',
+      '  acme/events:',
+      '    key: [/id]',
+      '    schema: { type: object, required: [id, region], properties: { id: { type: integer }, region: { type: string } } }',
+      '    projections: { region: { location: /region, partition: true } }',
+      'endpoints:',
+      `  pg: { postgres: { host: localhost, port: ${pg.config.port}, user: flow, password: flow, dbname: flow } }`,
+      'materializations:',
+      '  - { endpoint: { name: pg, config: { table: eu_events } }, source: { name: acme/events, partitions: { include: { region: [eu] } } } }',
+    ].join('\n'),
+  );
+  const b = await startBroker({ args: ['--catalog', join(dir, 'regions.flow.yaml')] });
+  t.teardown(() => cleanup(b));
+  const docs = Array.from({ length: 10 }, (_, id) => ({ id, region: id % 2 ? 'eu' : 'us' }));
+  t.is((await ingest(b, { 'acme/events': docs })).status, 200);
+  await waitForStatus(b.url, caughtUp);
+  t.deepEqual((await pg.query<{ id: string }>('SELECT id FROM eu_events ORDER BY id')).map((r) => Number(r.id)), [1, 3, 5, 7, 9]);
+});
