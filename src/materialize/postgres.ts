@@ -4,13 +4,13 @@ import { crashPoint } from '../crashpoints.js';
 import { packKey } from '../doc/json.js';
 import { InletError } from '../errors.js';
 import { CHECKPOINTS_TABLE, type Driver, type Merge } from './driver.js';
-import { addColumnSql, columnValue, createTableSql, evolve, type TablePlan } from './table.js';
+import { addColumnSql, createTableSql, evolve, recordValue, type TablePlan } from './table.js';
 
 /**
  * The PostgreSQL driver: one connection per materialization. A transaction is four statements
  * on it: the fenced checkpoint update, one load of the stored documents of the transaction's
- * keys (the keys passed as arrays and joined through `unnest`), one `INSERT … SELECT FROM
- * unnest(…) ON CONFLICT … DO UPDATE` of every row, and COMMIT. Values travel only as
+ * keys (the keys passed as one JSON parameter and joined through `json_to_recordset`), one
+ * `INSERT … SELECT FROM json_to_recordset($1) … ON CONFLICT … DO UPDATE` of every row, and COMMIT. Values travel only as
  * parameters; SQL text holds names only.
  */
 export class PostgresDriver implements Driver {
@@ -24,12 +24,14 @@ export class PostgresDriver implements Driver {
     private readonly plan: TablePlan,
     private readonly materialization: string,
   ) {
-    const arrays = (cols: TablePlan['columns']) => cols.map((c, i) => `$${i + 1}::${c.type}[]`).join(', ');
+    // Rows travel as one JSON array of objects {c0, c1, …}: V8 writes it natively, and
+    // PostgreSQL reads it back into typed columns, far cheaper than an array parameter per column.
+    const records = (cols: TablePlan['columns']) => `json_to_recordset($1::json) AS x(${cols.map((c, i) => `c${i} ${c.type}`).join(', ')})`;
     const doc = plan.columns.find((c) => c.field.location === '')!;
-    const on = plan.keys.map((k, i) => `t.${k.sql} = k.c${i}`).join(' AND ');
-    this.loadSql = `SELECT t.${doc.sql} AS doc FROM ${plan.sql} AS t JOIN unnest(${arrays(plan.keys)}) AS k(${plan.keys.map((_, i) => `c${i}`).join(', ')}) ON ${on}`;
+    const on = plan.keys.map((k, i) => `t.${k.sql} = x.c${i}`).join(' AND ');
+    this.loadSql = `SELECT t.${doc.sql} AS doc FROM ${plan.sql} AS t JOIN ${records(plan.keys)} ON ${on}`;
     const names = plan.columns.map((c) => c.sql).join(', ');
-    const insert = `INSERT INTO ${plan.sql} (${names}) SELECT * FROM unnest(${arrays(plan.columns)})`;
+    const insert = `INSERT INTO ${plan.sql} (${names}) SELECT ${plan.columns.map((_, i) => `c${i}`).join(', ')} FROM ${records(plan.columns)}`;
     const updates = plan.columns.filter((c) => !c.field.key).map((c) => `${c.sql} = EXCLUDED.${c.sql}`);
     this.writeSql = plan.deltaUpdates ? insert : `${insert} ON CONFLICT (${plan.keys.map((k) => k.sql).join(', ')}) DO UPDATE SET ${updates.join(', ')}`;
   }
@@ -93,12 +95,11 @@ export class PostgresDriver implements Driver {
       let rows = docs;
       if (merge) {
         const keyPointers = this.plan.keys.map((k) => k.field.location);
-        const keys = this.plan.keys.map((k) => docs.map((d) => columnValue(k, d)));
-        const loaded = await client.query<{ doc: unknown }>(this.loadSql, keys);
+        const loaded = await client.query<{ doc: unknown }>(this.loadSql, [recordsOf(this.plan.keys, docs)]);
         const stored = new Map(loaded.rows.map((r) => [packKey(r.doc, keyPointers), r.doc]));
         rows = docs.map((d) => merge(stored.get(packKey(d, keyPointers)), d));
       }
-      if (rows.length > 0) await client.query(this.writeSql, this.plan.columns.map((c) => rows.map((d) => columnValue(c, d))));
+      if (rows.length > 0) await client.query(this.writeSql, [recordsOf(this.plan.columns, rows)]);
       crashPoint('materialize.store');
       await client.query('COMMIT');
       crashPoint('materialize.committed');
@@ -113,6 +114,21 @@ export class PostgresDriver implements Driver {
     this.client = undefined;
     await client?.end().catch(() => undefined);
   }
+}
+
+/** Documents as the JSON text of `[{c0, c1, …}]`: each column's value (JSON columns' as they are), absent when null. */
+function recordsOf(columns: TablePlan['columns'], docs: readonly unknown[]): string {
+  return JSON.stringify(
+    docs.map((d) => {
+      const r: Record<string, unknown> = {};
+      columns.forEach((c, i) => {
+        // Left out, a value is SQL NULL (a JSON null in a JSON column would be the JSON value null).
+        const v = recordValue(c, d);
+        if (v !== null) r[`c${i}`] = v;
+      });
+      return r;
+    }),
+  );
 }
 
 /** The table's name as PostgreSQL stores it. */

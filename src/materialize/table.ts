@@ -142,6 +142,12 @@ export function evolve(plan: TablePlan, existing: readonly ExistingColumn[]): Co
   return add;
 }
 
+/** A document's value for a column as a JSON record carries it: null when absent, JSON columns' values as they are. */
+export function recordValue(c: Column, doc: unknown): unknown {
+  const v = c.field.location === '' ? doc : getPointer(doc, c.field.location);
+  return v === undefined ? null : v;
+}
+
 /** A document's value for a column, as a parameter: JSON columns take JSON text, booleans in SQLite 0/1. */
 export function columnValue(c: Column, doc: unknown): unknown {
   const v = c.field.location === '' ? doc : getPointer(doc, c.field.location);
