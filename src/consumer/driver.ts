@@ -8,7 +8,9 @@
  *    back anything a later, uncommitted transaction published into those journals).
  * 2. Read: committed documents of the source collections, resumed exactly at the checkpoint.
  *    A transaction opens with its first document and takes more until the input stalls
- *    (`stallMs` with nothing ready) or `maxTxnMs` has passed since it opened.
+ *    (`stallMs` with nothing ready) or `maxTxnMs` has passed since it opened; with
+ *    `closeOnCommit`, also as soon as the previous transaction has committed, so that
+ *    transactions grow to the commit's latency (small while live, large while backfilling).
  * 3. Consume: the application stages state in its store and publishes documents.
  * 4. Finalize: the application's last word; the transaction's documents are combined by key,
  *    routed, and the checkpoint (read positions + ACK intents) is taken.
@@ -62,6 +64,11 @@ export interface ConsumerOptions<T> {
   readonly stallMs?: number;
   /** …or when it has been open this long. Default 1000 ms. */
   readonly maxTxnMs?: number;
+  /**
+   * …or (when true) as soon as the previous transaction has committed: the store is never idle
+   * while input waits, and transactions grow as large as its commits are slow. Default false.
+   */
+  readonly closeOnCommit?: boolean;
   /** Keep reading live documents (default true); false ends once every source is read through. */
   readonly follow?: boolean;
   /** Stops the consumer: the open transaction is abandoned (its input is read again at restart). */
@@ -93,6 +100,8 @@ export async function runConsumer<T>(opts: ConsumerOptions<T>): Promise<void> {
   const maxTxnMs = opts.maxTxnMs ?? 1000;
   /** The previous transaction's commit and ACKs. */
   let previous: Promise<void> = Promise.resolve();
+  /** Whether the previous transaction's commit has settled. */
+  let committed = true;
   let failure: unknown;
   /** Resolves at the first failure of a commit, so that a read waiting for input stops waiting. */
   let failed!: () => void;
@@ -139,7 +148,8 @@ export async function runConsumer<T>(opts: ConsumerOptions<T>): Promise<void> {
         await app.consume(item.d, item.collection, txn);
         crashPoint('consumer.read');
         const deadline = Math.min(Date.now() + stallMs, opened + maxTxnMs);
-        item = Date.now() < opened + maxTxnMs ? await next(deadline) : undefined;
+        const close = Date.now() >= opened + maxTxnMs || (opts.closeOnCommit === true && committed);
+        item = close ? undefined : await next(deadline);
       }
       if (failure !== undefined || opts.signal?.aborted) break;
       await app.finalize?.(txn);
@@ -158,10 +168,16 @@ export async function runConsumer<T>(opts: ConsumerOptions<T>): Promise<void> {
         await publisher.append(bodies);
         crashPoint('consumer.commit');
       })();
+      committed = false;
       previous = store.commit(checkpoint, appended).then(async () => {
         crashPoint('consumer.committed');
         await writeAcks(writer, ackIntents, 'consumer');
       });
+      const mine = previous;
+      void mine.then(
+        () => void (previous === mine && (committed = true)),
+        () => undefined,
+      );
       previous.catch((err: unknown) => {
         failure ??= err;
         failed();

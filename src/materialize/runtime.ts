@@ -185,6 +185,8 @@ export class MaterializationRuntime {
           store,
           app: store,
           signal: this.abort.signal,
+          // The database is never idle while input waits; transactions grow as its commits slow down.
+          closeOnCommit: true,
           ...(this.opts.stallMs !== undefined ? { stallMs: this.opts.stallMs } : {}),
           ...(this.opts.maxTxnMs !== undefined ? { maxTxnMs: this.opts.maxTxnMs } : {}),
         });
