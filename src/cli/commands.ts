@@ -32,7 +32,9 @@ const develop: Command = {
   description:
     'Runs a broker on the embedded default store (./data, lake in ./data/lake) with the catalog\'s collections:\n' +
     'POST /ingest writes them, the stream API reads them. Fragments reach the lake every minute\n' +
-    '(--flush-interval) and when it stops (Ctrl-C).',
+    '(--flush-interval) and when it stops (Ctrl-C). Materializations run too; for a PostgreSQL endpoint\n' +
+    'on localhost with nothing listening, develop starts PostgreSQL itself (data in <data dir>/postgres,\n' +
+    'kept) and stops it at Ctrl-C.',
   flags: async () => (await import('./develop.js')).developFlags(),
   run: async (a) => (await import('./develop.js')).develop(a),
 };
