@@ -8,7 +8,8 @@
  *    back anything a later, uncommitted transaction published into those journals).
  * 2. Read: committed documents of the source collections, resumed exactly at the checkpoint.
  *    A transaction opens with its first document and takes more until the input stalls
- *    (`stallMs` with nothing ready) or `maxTxnMs` has passed since it opened; with
+ *    (`stallMs` with nothing ready), `maxTxnMs` has passed since it opened, or it holds
+ *    `maxTxnDocs` documents (a bound on what a transaction stages in memory); with
  *    `closeOnCommit`, also as soon as the previous transaction has committed, so that
  *    transactions grow to the commit's latency (small while live, large while backfilling).
  * 3. Consume: the application stages state in its store and publishes documents.
@@ -64,6 +65,8 @@ export interface ConsumerOptions<T> {
   readonly stallMs?: number;
   /** …or when it has been open this long. Default 1000 ms. */
   readonly maxTxnMs?: number;
+  /** …or when it has consumed this many documents. Default unbounded. */
+  readonly maxTxnDocs?: number;
   /**
    * …or (when true) as soon as the previous transaction has committed: the store is never idle
    * while input waits, and transactions grow as large as its commits are slow. Default false.
@@ -98,6 +101,7 @@ export async function runConsumer<T>(opts: ConsumerOptions<T>): Promise<void> {
   }));
   const stallMs = opts.stallMs ?? 20;
   const maxTxnMs = opts.maxTxnMs ?? 1000;
+  const maxTxnDocs = opts.maxTxnDocs ?? Infinity;
   /** The previous transaction's commit and ACKs. */
   let previous: Promise<void> = Promise.resolve();
   /** Whether the previous transaction's commit has settled. */
@@ -144,11 +148,12 @@ export async function runConsumer<T>(opts: ConsumerOptions<T>): Promise<void> {
         publish: (collection, doc) => router.add(collection, doc, published++),
       };
       const opened = Date.now();
+      let consumed = 0;
       for (let item: typeof first | undefined = first; item; ) {
         await app.consume(item.d, item.collection, txn);
         crashPoint('consumer.read');
         const deadline = Math.min(Date.now() + stallMs, opened + maxTxnMs);
-        const close = Date.now() >= opened + maxTxnMs || (opts.closeOnCommit === true && committed);
+        const close = Date.now() >= opened + maxTxnMs || ++consumed >= maxTxnDocs || (opts.closeOnCommit === true && committed);
         item = close ? undefined : await next(deadline);
       }
       if (failure !== undefined || opts.signal?.aborted) break;

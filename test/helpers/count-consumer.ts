@@ -28,6 +28,7 @@ await runConsumer<{ key: string }>({
   follow: false,
   stallMs: 5,
   maxTxnMs: 5,
+  maxTxnDocs: 40, // at least 8 transactions over the tests' 300 inputs, however fast the machine
   app: {
     consume(d) {
       const key = d.doc.key;
