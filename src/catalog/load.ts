@@ -3,6 +3,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { InletError } from '../errors.js';
 import { ajv } from '../schema.js';
 import { checkCollection } from './collection.js';
+import { checkDerivationSources } from './derivation.js';
 import { SchemaLoader } from './schema-bundle.js';
 import { displayPath, fileReference, SourceFile } from './source.js';
 import type { Catalog, CollectionSpec } from './types.js';
@@ -11,6 +12,7 @@ import type { Catalog, CollectionSpec } from './types.js';
 interface CatalogFile {
   import?: string[];
   collections?: Record<string, unknown>;
+  npmDependencies?: Record<string, string>;
 }
 
 const catalogFileSchema = {
@@ -19,6 +21,7 @@ const catalogFileSchema = {
   properties: {
     import: { type: 'array', items: { type: 'string', minLength: 1 } },
     collections: { type: 'object' },
+    npmDependencies: { type: 'object', additionalProperties: { type: 'string', minLength: 1 } },
   },
 } as const;
 
@@ -48,6 +51,8 @@ export async function loadCatalog(path: string): Promise<Catalog> {
   const collections = new Map<string, CollectionSpec>();
   const files: string[] = [];
   const visited = new Set<string>();
+  const npmDependencies: Record<string, string> = {};
+  const declaredAt: Record<string, string> = {};
 
   const visit = async (url: URL, missing: (why: string) => InletError): Promise<void> => {
     if (visited.has(url.href)) return;
@@ -61,6 +66,12 @@ export async function loadCatalog(path: string): Promise<Catalog> {
       if (prior) throw file.error(['collections', name], `collection ${name} is already declared at ${prior.source}`);
       collections.set(name, await checkCollection(name, def, file, schemas));
     }
+    for (const [pkg, range] of Object.entries(doc.npmDependencies ?? {})) {
+      const prior = npmDependencies[pkg];
+      if (prior !== undefined && prior !== range) throw file.error(['npmDependencies', pkg], `${pkg} is already required as ${prior} at ${declaredAt[pkg]}`);
+      npmDependencies[pkg] = range;
+      declaredAt[pkg] = file.where(['npmDependencies', pkg]);
+    }
     for (const [i, ref] of (doc.import ?? []).entries()) {
       const target = fileReference(ref, url);
       if (!target) throw file.error(['import', i], `${JSON.stringify(ref)} is not a local file (only files import)`);
@@ -73,5 +84,6 @@ export async function loadCatalog(path: string): Promise<Catalog> {
 
   const root = resolve(path);
   await visit(pathToFileURL(root), (why) => new InletError('INVALID_CATALOG', `cannot read catalog ${displayPath(root)}: ${why}`));
-  return { collections, endpoints: new Map(), materializations: [], tests: [], npmDependencies: {}, files: [...files, ...schemas.files] };
+  checkDerivationSources(collections, schemas, (source, path, problem) => new InletError('INVALID_CATALOG', `${source} ${path}: ${problem}`));
+  return { collections, endpoints: new Map(), materializations: [], tests: [], npmDependencies, files: [...files, ...schemas.files] };
 }
