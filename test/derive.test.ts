@@ -78,3 +78,65 @@ test.serial('a derivation backfills its source, follows live appends, and settle
   await rt.stop();
   await assertTotals(t, b, 900);
 });
+
+const JOINED = join(FIXTURES, 'joined.flow.yaml');
+const JOINED_MODULE = join(FIXTURES, 'joined.mjs');
+
+test.serial('two transforms over two sources share one register per shuffle key', async (t) => {
+  const { b, catalog, client, dir } = await setup(t, JOINED);
+  await ingestEvents(b, 0, 50);
+  const rt = await DerivationRuntime.start({ catalog, client, writer: new Appender(client), module: JOINED_MODULE, dataDir: dir, batchSize: 7 });
+  t.teardown(() => rt.stop());
+  await rt.settled();
+  t.is((await ingest(b, { 'acme/users': KEYS.slice(0, 3).map((name) => ({ name, fullName: `User ${name.toUpperCase()}` })) })).status, 200);
+  await ingestEvents(b, 50, 50);
+  await rt.settled();
+  const out = await committedDocs<{ key: string; events: number; fullName: string | null }>(b, 'acme/joined');
+  const last: Record<string, unknown> = {};
+  for (const d of out) last[d.key] = { events: d.events, fullName: d.fullName };
+  t.deepEqual(last, {
+    a: { events: 20, fullName: 'User A' },
+    b: { events: 20, fullName: 'User B' },
+    c: { events: 20, fullName: 'User C' },
+    d: { events: 20, fullName: null },
+    e: { events: 20, fullName: null },
+  });
+  await assertTotals(t, b, 100);
+});
+
+for (const [n, why, opts] of [
+  [-1, /fromEventsUpdate: negative one is refused\n.*Error: negative one is refused/s, {}],
+  [-2, /fromEventsUpdate ran past its timeout of 300 ms/, { lambdaTimeoutMs: 300 }],
+  [-3, /a register update is invalid: .*count/, {}],
+] as const) {
+  test.serial(`a failing lambda (n=${n}) fails its derivation naming transform, journal and offset; the others run on, and a restart resumes`, async (t) => {
+    const { b, catalog, client, dir } = await setup(t, JOINED);
+    const start = () => DerivationRuntime.start({ catalog, client, writer: new Appender(client), module: JOINED_MODULE, dataDir: dir, batchSize: 10, ...opts });
+    const rt = await start();
+    await ingestEvents(b, 0, 50);
+    await rt.settled();
+    await ingestEvents(b, 50, 50, (id) => (id === 72 ? n : id));
+    const err = await t.throwsAsync(rt.settled());
+    t.regex(err!.message, /^derivation acme\/totals, transform fromEvents \(.*totals\.flow\.yaml:\d+\), document acme\/events\/shard=0\/pivot=00@\d+: /);
+    t.regex(err!.message, why);
+    await rt.settled(['acme/joined']);
+    const [joined, totals] = rt.status();
+    t.like(totals, { name: 'acme/totals', state: 'failed' });
+    t.regex(totals!.lastError!, why);
+    t.like(joined, { name: 'acme/joined', read: 100, published: 100 });
+    t.like(totals, { published: 50 });
+    await rt.stop();
+
+    process.env.TOTALS_FORGIVE = '1';
+    t.teardown(() => delete process.env.TOTALS_FORGIVE);
+    const again = await start();
+    await again.settled();
+    t.like(again.status()[1], { name: 'acme/totals', read: 50 }); // resumed after its last commit
+    await again.stop();
+    const out = await committedDocs<Total>(b, 'acme/totals');
+    const last: Record<string, Total> = {};
+    for (const d of out) last[d.key] = d;
+    t.is(last.a!.count, 20);
+    t.is(last.c!.total, expectedTotals(100).c!.total - 72 + n);
+  });
+}

@@ -73,7 +73,7 @@ export class DerivationRuntime {
 
   static async start(opts: DerivationRuntimeOptions): Promise<DerivationRuntime> {
     const collections = compileCatalog(opts.catalog);
-    const derivations = [...opts.catalog.collections.values()].filter((c) => c.derivation);
+    const derivations = [...opts.catalog.collections.values()].filter((c) => c.derivation).sort((a, b) => (a.name < b.name ? -1 : 1));
     const running: Running[] = [];
     const runtime = new DerivationRuntime(opts, running);
     const signal = opts.signal ? AbortSignal.any([opts.signal, runtime.abort.signal]) : runtime.abort.signal;
@@ -136,18 +136,21 @@ export class DerivationRuntime {
    * when called, derivations of derivations included: the write heads of every source journal
    * are taken, each derivation's committed read positions must reach them, and this repeats
    * until no head moved meanwhile. Rejects when a derivation fails (or has failed).
+   * `names` narrows it to those derivations.
    */
-  async settled(): Promise<void> {
+  async settled(names?: readonly string[]): Promise<void> {
+    const running = names ? this.running.filter((r) => names.includes(r.name)) : this.running;
     let last = '';
     for (;;) {
       const all: Record<string, Record<string, number>> = {};
-      for (const r of this.running) {
+      for (const r of running) {
         for (const source of r.app.sources) all[source] ??= await this.heads(source);
       }
+      for (const r of running) for (const source of r.app.sources) r.heads[source] = all[source]!;
       const seen = JSON.stringify(all);
       if (seen === last) return;
       last = seen;
-      await Promise.all(this.running.map((r) => this.reach(r, all)));
+      await Promise.all(running.map((r) => this.reach(r, all)));
     }
   }
 
