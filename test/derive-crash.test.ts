@@ -57,3 +57,24 @@ for (const point of ['consumer.read:150', 'consumer.append:2', 'consumer.append:
     await assertTotals(t, b, 800);
   });
 }
+
+test.serial('a derivation restarted on an empty data dir, its broker on an empty data dir too (the lake kept), recovers registers and checkpoint from the recovery log', async (t) => {
+  const dir = await tempDir();
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const args = ['--catalog', CATALOG, '--store', `file://${join(dir, 'lake')}/`];
+  let b = await startBroker({ dataDir: join(dir, 'broker1'), args });
+  await ingestEvents(b, 0, 300);
+  // Killed right after a commit record reached the log, before SQLite had it: the log is the commit.
+  const crashed = await runtime(b, join(dir, 'rt1'), { INLET_CRASH_AT: 'derive.logged:2' });
+  t.is(crashed.code, -1, crashed.stderr);
+  t.is((await runtime(b, join(dir, 'rt1'))).code, 0);
+  await assertTotals(t, b, 300);
+  t.is(await b.stop('SIGTERM'), 0); // a clean stop puts every journal in the lake
+
+  b = await startBroker({ dataDir: join(dir, 'broker2'), args });
+  t.teardown(() => cleanup(b));
+  await ingestEvents(b, 300, 200);
+  const again = await runtime(b, join(dir, 'rt2'));
+  t.is(again.code, 0, again.stderr);
+  await assertTotals(t, b, 500);
+});

@@ -79,7 +79,11 @@ export class DerivationRuntime {
     const signal = opts.signal ? AbortSignal.any([opts.signal, runtime.abort.signal]) : runtime.abort.signal;
     for (const spec of derivations) {
       const lambdas = lambdasOf(spec, opts);
-      const store = new RegisterStore(join(opts.dataDir, 'derive', `${spec.name.replaceAll('/', '%2F')}.sqlite`));
+      const store = await RegisterStore.open(join(opts.dataDir, 'derive', `${spec.name.replaceAll('/', '%2F')}.sqlite`), {
+        client: opts.client,
+        writer: opts.writer,
+        journal: `recovery/derive/${spec.name}`,
+      });
       const app = new DerivationApp(spec.name, collections, store, lambdas, opts.batchSize);
       const r: Running = {
         name: spec.name,

@@ -2,7 +2,20 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { ConsumerCheckpoint, Store } from '../consumer/types.js';
+import type { BrokerClient } from '../client/broker-client.js';
+import type { JournalWriter } from '../client/journal-writer.js';
+import { crashPoint } from '../crashpoints.js';
 import { InletError } from '../errors.js';
+
+/**
+ * Where a derivation's commits are logged, so that its registers survive the loss of its disk:
+ * a journal of the broker (in the lake like every journal), `recovery/derive/<name>`.
+ */
+export interface RecoveryLog {
+  client: BrokerClient;
+  writer: JournalWriter;
+  journal: string;
+}
 
 /**
  * A derivation's registers and checkpoint in an embedded SQLite database (better-sqlite3):
@@ -12,6 +25,20 @@ import { InletError } from '../errors.js';
  *
  * A commit writes the staged registers and the checkpoint in one SQLite transaction, so a
  * crash leaves the previous commit or this one (WAL, synchronous=FULL).
+ *
+ * With a recovery log (Gazette's recovery logs, simplified), the invariant is:
+ *   the log is the truth; SQLite is a cache of the log's prefix [0, meta.log).
+ * - A commit appends one NDJSON record `{ r: [[key, register]…], c: checkpoint }` (the registers
+ *   the transaction changed, and its checkpoint) at the log's write head as this process last
+ *   saw it (an expected-offset append). That append *is* the commit: a crash after it and
+ *   before SQLite is written loses nothing, since the record is replayed at the next open.
+ *   A second process on the same derivation moves the head, so the other's next append fails
+ *   (it is fenced) and its derivation stops.
+ * - Open replays the records from `meta.log` to the log's write head into SQLite, each in one
+ *   SQLite transaction with its new `meta.log`; on an empty data dir that is the whole log.
+ * - SQLite never gets ahead of the log: it is written only after the append succeeded.
+ * No snapshots: replay on an empty data dir reads every record since the derivation began
+ * (the log grows with the number of transactions × registers they change).
  */
 export class RegisterStore implements Store {
   private staged = new Map<string, unknown>();
@@ -24,7 +51,53 @@ export class RegisterStore implements Store {
   private readonly metaPut: Database.Statement<[string, string]>;
   private readonly writeAll: (changes: Map<string, unknown>, meta: Record<string, string>) => void;
 
-  constructor(readonly path: string) {
+  /** The log's write head as this process knows it (the expected offset of the next record). */
+  private logHead = 0;
+  private log: RecoveryLog | undefined;
+
+  /** Opens the store at `path`; with `log`, first replays into it what the recovery log holds beyond it. */
+  static async open(path: string, log?: RecoveryLog): Promise<RegisterStore> {
+    const store = new RegisterStore(path);
+    if (log) {
+      try {
+        await store.recover(log);
+      } catch (err) {
+        store.close();
+        throw err;
+      }
+    }
+    return store;
+  }
+
+  private async recover(log: RecoveryLog): Promise<void> {
+    await log.writer.ensure({ name: log.journal, contentType: 'application/x-ndjson', labels: { 'inlet.dev/recovery-log': 'derivation' } });
+    const head = (await log.client.head(log.journal)).writeHead;
+    let offset = Number(this.meta('log') ?? 0);
+    if (offset > head) {
+      throw new InletError('IO_ERROR', `register store ${this.path} reflects ${log.journal} up to ${offset}, beyond its write head ${head}: it belongs to another broker or lake; remove it to recover from the log`);
+    }
+    let rest: Buffer = Buffer.alloc(0);
+    while (offset + rest.length < head) {
+      const read = await log.client.readFrom(log.journal, offset + rest.length, false);
+      let got = 0;
+      for await (const chunk of read.body) {
+        rest = rest.length ? Buffer.concat([rest, chunk]) : chunk;
+        got += chunk.length;
+        for (let nl = rest.indexOf(10); nl >= 0; nl = rest.indexOf(10)) {
+          const record = JSON.parse(rest.subarray(0, nl).toString('utf8')) as { r: [string, unknown][]; c: ConsumerCheckpoint };
+          offset += nl + 1;
+          rest = rest.subarray(nl + 1);
+          this.writeAll(new Map(record.r), { checkpoint: JSON.stringify(record.c), log: String(offset) });
+        }
+      }
+      if (got === 0) throw new InletError('IO_ERROR', `${log.journal}: no bytes at ${offset + rest.length}, below its write head ${head}`);
+    }
+    if (rest.length) throw new InletError('INVALID_CONTENT', `${log.journal}: a partial record at ${offset}`);
+    this.logHead = head;
+    this.log = log;
+  }
+
+  private constructor(readonly path: string) {
     try {
       if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
       this.db = new Database(path);
@@ -76,7 +149,16 @@ export class RegisterStore implements Store {
   async commit(checkpoint: ConsumerCheckpoint, waitFor: Promise<void>): Promise<void> {
     const changes = this.take();
     await waitFor;
-    this.write(changes, { checkpoint: JSON.stringify(checkpoint) });
+    const text = JSON.stringify(checkpoint);
+    if (!this.log) {
+      this.write(changes, { checkpoint: text });
+      return;
+    }
+    const record = Buffer.from(`{"r":${JSON.stringify([...changes])},"c":${text}}\n`);
+    const { end } = await this.log.client.append(this.log.journal, record, 'application/x-ndjson', { expectOffset: this.logHead });
+    crashPoint('derive.logged');
+    this.logHead = end;
+    this.write(changes, { checkpoint: text, log: String(end) });
   }
 
   /** Takes the staged registers for a commit: they stay readable until `write` makes them durable. */
