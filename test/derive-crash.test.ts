@@ -5,6 +5,8 @@ import { committedDocs, ingest } from './helpers/collections.js';
 import { cleanup, ROOT, runCli, startBroker, tempDir, type TestBroker } from './helpers/broker.js';
 
 const CATALOG = join(ROOT, 'test/fixtures/derive/totals.flow.yaml');
+/** The brokers serve the sources only: `inlet runtime` runs the derivation. */
+const EVENTS = join(ROOT, 'test/fixtures/derive/events.flow.yaml');
 const KEYS = ['a', 'b', 'c', 'd', 'e'];
 /** Runs of 40 ids share a key, so successive transactions publish to different partitions of acme/totals. */
 const keyOf = (id: number) => KEYS[Math.floor(id / 40) % KEYS.length]!;
@@ -36,7 +38,7 @@ function runtime(b: TestBroker, dataDir: string, env: NodeJS.ProcessEnv = {}) {
 
 for (const point of ['consumer.read:150', 'consumer.append:2', 'consumer.append:5', 'consumer.commit:2', 'consumer.committed:2', 'consumer.ack:4']) {
   test.serial(`SIGKILL of inlet runtime at ${point}, in backfill then live: the derived output is the reduction of the input, once`, async (t) => {
-    const b = await startBroker({ args: ['--catalog', CATALOG] });
+    const b = await startBroker({ args: ['--catalog', EVENTS] });
     t.teardown(() => cleanup(b));
     const dir = await tempDir();
     t.teardown(() => rm(dir, { recursive: true, force: true }));
@@ -61,7 +63,7 @@ for (const point of ['consumer.read:150', 'consumer.append:2', 'consumer.append:
 test.serial('a derivation restarted on an empty data dir, its broker on an empty data dir too (the lake kept), recovers registers and checkpoint from the recovery log', async (t) => {
   const dir = await tempDir();
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const args = ['--catalog', CATALOG, '--store', `file://${join(dir, 'lake')}/`];
+  const args = ['--catalog', EVENTS, '--store', `file://${join(dir, 'lake')}/`];
   let b = await startBroker({ dataDir: join(dir, 'broker1'), args });
   await ingestEvents(b, 0, 300);
   // Killed right after a commit record reached the log, before SQLite had it: the log is the commit.

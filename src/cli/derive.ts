@@ -34,7 +34,7 @@ export async function runtime({ values }: Parsed): Promise<void> {
     return;
   }
   const registry = new Registry();
-  registerDerivationMetrics(registry, () => rt.status());
+  registerDerivationMetrics(registry, () => rt.refreshStatus());
   let server: ReturnType<typeof createServer> | undefined;
   if (port !== undefined) {
     server = createServer((req, res) => {
@@ -43,7 +43,6 @@ export async function runtime({ values }: Parsed): Promise<void> {
           res.setHeader('content-type', 'application/json');
           res.end(JSON.stringify({ derivations: await rt.refreshStatus() }));
         } else if (req.method === 'GET' && req.url === '/metrics') {
-          await rt.refreshStatus();
           res.setHeader('content-type', registry.contentType);
           res.end(await registry.metrics());
         } else {

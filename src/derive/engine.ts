@@ -8,7 +8,7 @@ import { InletError } from '../errors.js';
 import { LambdaError, type Lambdas } from './lambdas.js';
 import type { RegisterStore } from './store.js';
 
-/** Counters a derivation keeps as it runs (read by status and metrics). */
+/** Counters of a derivation's committed transactions (read by status and metrics). */
 export interface DerivationCounters {
   read: number;
   published: number;
@@ -43,6 +43,9 @@ export class DerivationApp implements Application {
   private readonly transforms = new Map<string, Transform[]>();
   private readonly registerSchema: CollectionSchema;
   readonly counters: DerivationCounters = { read: 0, published: 0 };
+  /** Counts of the open transaction, then of those waiting for their commit, oldest first. */
+  private open: DerivationCounters = { read: 0, published: 0 };
+  private readonly committing: DerivationCounters[] = [];
 
   constructor(
     private readonly name: string,
@@ -53,6 +56,13 @@ export class DerivationApp implements Application {
   ) {
     const spec = collections.get(name)?.spec.derivation;
     if (!spec) throw new InletError('INTERNAL', `${name} is not a derivation`);
+    store.onCommitted = () => {
+      const c = this.committing.shift();
+      if (c) {
+        this.counters.read += c.read;
+        this.counters.published += c.published;
+      }
+    };
     this.registerSchema = CollectionSchema.compile(spec.register.schema);
     for (const t of spec.transforms) {
       const source = collections.get(t.reads.name)!.spec;
@@ -72,7 +82,7 @@ export class DerivationApp implements Application {
   }
 
   async consume(d: SequencedDocument, collection: string, txn: Transaction): Promise<void> {
-    this.counters.read++;
+    this.open.read++;
     for (const transform of this.transforms.get(collection) ?? []) {
       if (transform.filters.every((f) => getPointer(d.doc, f.ptr) === f.value)) this.buffer.push({ d, transform });
     }
@@ -81,6 +91,9 @@ export class DerivationApp implements Application {
 
   async finalize(txn: Transaction): Promise<void> {
     await this.flush(txn);
+    // The driver commits the store next, and transactions commit in order.
+    this.committing.push(this.open);
+    this.open = { read: 0, published: 0 };
   }
 
   private async flush(txn: Transaction): Promise<void> {
@@ -142,7 +155,7 @@ export class DerivationApp implements Application {
         } catch (err) {
           throw this.failure(p.transform.spec, p, `a published document cannot be published: ${(err as Error).message}`, err);
         }
-        this.counters.published++;
+        this.open.published++;
       }
     }
   }

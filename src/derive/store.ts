@@ -51,6 +51,8 @@ export class RegisterStore implements Store {
   private readonly metaPut: Database.Statement<[string, string]>;
   private readonly writeAll: (changes: Map<string, unknown>, meta: Record<string, string>) => void;
 
+  /** Called after each commit is durable (in the log and SQLite). */
+  onCommitted: (() => void) | undefined;
   /** The log's write head as this process knows it (the expected offset of the next record). */
   private logHead = 0;
   private log: RecoveryLog | undefined;
@@ -152,6 +154,7 @@ export class RegisterStore implements Store {
     const text = JSON.stringify(checkpoint);
     if (!this.log) {
       this.write(changes, { checkpoint: text });
+      this.onCommitted?.();
       return;
     }
     const record = Buffer.from(`{"r":${JSON.stringify([...changes])},"c":${text}}\n`);
@@ -159,6 +162,7 @@ export class RegisterStore implements Store {
     crashPoint('derive.logged');
     this.logHead = end;
     this.write(changes, { checkpoint: text, log: String(end) });
+    this.onCommitted?.();
   }
 
   /** Takes the staged registers for a commit: they stay readable until `write` makes them durable. */
