@@ -1,4 +1,5 @@
 import { parsePointer } from '../doc/json.js';
+import { checkDerivation } from './derivation.js';
 import { validateJournalName } from '../protocol/names.js';
 import { fragmentSchema, type JournalSpecInput } from '../protocol/journal-spec.js';
 import { ajv } from '../schema.js';
@@ -15,6 +16,7 @@ interface CollectionDef {
   schema: string | Record<string, unknown>;
   projections?: Record<string, string | { location: string; partition?: boolean }>;
   journals?: { fragments?: JournalSpecInput['fragment'] };
+  derivation?: unknown;
 }
 
 const collectionDefSchema = {
@@ -43,6 +45,7 @@ const collectionDefSchema = {
       },
     },
     journals: { type: 'object', additionalProperties: false, properties: { fragments: fragmentSchema } },
+    derivation: { type: 'object' },
   },
 } as const;
 
@@ -108,7 +111,9 @@ export async function checkCollection(name: string, def: unknown, file: SourceFi
     if (wrong.length) throw file.error(where, `${what} must have type string, integer or boolean, not ${wrong.join(' or ')}`);
   }
 
+  const derivation = def.derivation === undefined ? undefined : await checkDerivation(name, def.derivation, [...at, 'derivation'], file, schemas);
   return {
+    ...(derivation ? { derivation } : {}),
     name,
     key: def.key,
     schema,

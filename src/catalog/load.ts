@@ -5,6 +5,7 @@ import { ajv } from '../schema.js';
 import { checkCollection } from './collection.js';
 import { checkEndpoint } from './endpoints.js';
 import { checkMaterialization } from './materialization.js';
+import { checkDerivationSources } from './derivation.js';
 import { SchemaLoader } from './schema-bundle.js';
 import { displayPath, fileReference, SourceFile } from './source.js';
 import type { Catalog, CollectionSpec, EndpointSpec, MaterializationSpec } from './types.js';
@@ -15,6 +16,7 @@ interface CatalogFile {
   collections?: Record<string, unknown>;
   endpoints?: Record<string, unknown>;
   materializations?: unknown[];
+  npmDependencies?: Record<string, string>;
 }
 
 const catalogFileSchema = {
@@ -25,6 +27,7 @@ const catalogFileSchema = {
     collections: { type: 'object' },
     endpoints: { type: 'object' },
     materializations: { type: 'array' },
+    npmDependencies: { type: 'object', additionalProperties: { type: 'string', minLength: 1 } },
   },
 } as const;
 
@@ -64,6 +67,8 @@ export async function loadCatalog(path: string): Promise<Catalog> {
   const endpoints = new Map<string, EndpointSpec>();
   // Checked once every file is read: they may name collections and endpoints of any file.
   const pending: { file: SourceFile; index: number; def: unknown }[] = [];
+  const npmDependencies: Record<string, string> = {};
+  const declaredAt: Record<string, string> = {};
 
   const visit = async (url: URL, missing: (why: string) => InletError): Promise<void> => {
     if (visited.has(url.href)) return;
@@ -83,6 +88,12 @@ export async function loadCatalog(path: string): Promise<Catalog> {
       endpoints.set(name, checkEndpoint(name, def, file));
     }
     for (const [index, def] of (doc.materializations ?? []).entries()) pending.push({ file, index, def });
+    for (const [pkg, range] of Object.entries(doc.npmDependencies ?? {})) {
+      const prior = npmDependencies[pkg];
+      if (prior !== undefined && prior !== range) throw file.error(['npmDependencies', pkg], `${pkg} is already required as ${prior} at ${declaredAt[pkg]}`);
+      npmDependencies[pkg] = range;
+      declaredAt[pkg] = file.where(['npmDependencies', pkg]);
+    }
     for (const [i, ref] of (doc.import ?? []).entries()) {
       const target = fileReference(ref, url);
       if (!target) throw file.error(['import', i], `${JSON.stringify(ref)} is not a local file (only files import)`);
@@ -102,5 +113,6 @@ export async function loadCatalog(path: string): Promise<Catalog> {
     if (prior) throw file.error(['materializations', index], `table ${m.table} of ${m.endpoint} is already materialized at ${prior.source}`);
     materializations.push(m);
   }
-  return { collections, endpoints, materializations, tests: [], npmDependencies: {}, files: [...files, ...schemas.files] };
+  checkDerivationSources(collections, schemas, (source, path, problem) => new InletError('INVALID_CATALOG', `${source} ${path}: ${problem}`));
+  return { collections, endpoints, materializations, tests: [], npmDependencies, files: [...files, ...schemas.files] };
 }

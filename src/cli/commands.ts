@@ -39,6 +39,38 @@ const develop: Command = {
   run: async (a) => (await import('./develop.js')).develop(a),
 };
 
+const runtime: Command = {
+  name: 'runtime',
+  summary: "run a catalog's derivations against a broker",
+  usage: '--catalog FILE [--data-dir DIR] [--port N] [--settle] [--broker URL]',
+  description:
+    'Runs every derivation of the catalog in this process, reading and publishing through the broker\'s\n' +
+    'HTTP API. Registers live in DIR/derive (default ./data); --port serves GET /v1/derivations and /metrics.',
+  flags: {
+    catalog: { type: 'string', value: 'FILE', description: 'the catalog (required)' },
+    'data-dir': { type: 'string', value: 'DIR', description: 'where registers and built modules live', default: './data' },
+    port: { type: 'string', value: 'N', description: 'serve status and metrics on this port (0: any free port)' },
+    settle: { type: 'boolean', description: 'stop once every derivation has caught up with its sources; exit 1 if one failed' },
+    'txn-ms': { type: 'string', value: 'MS', description: 'longest a transaction stays open', default: '1000' },
+    ...BROKER,
+  },
+  run: async (a) => (await import('./derive.js')).runtime(a),
+};
+
+const derivations: Command = {
+  name: 'derivations',
+  summary: 'derivations a broker or runtime runs',
+  subcommands: [
+    {
+      name: 'status',
+      summary: 'per derivation: state, documents read and published, lag per source, last error',
+      usage: '[--json] [--broker URL]',
+      flags: { json: { type: 'boolean', description: 'print JSON' }, ...BROKER },
+      run: async (a) => (await import('./derive.js')).status(a),
+    },
+  ],
+};
+
 const catalog: Command = {
   name: 'catalog',
   summary: 'check *.flow.yaml catalogs',
@@ -263,5 +295,5 @@ export const inlet: Command = {
   name: 'inlet',
   summary: 'an append-only journal broker over a cloud-storage lake',
   description: 'inlet: an append-only journal broker over a cloud-storage lake. `inlet --version` prints its version.',
-  subcommands: [serve, develop, catalog, journals, append, ingest, read, fragments, materializations, token],
+  subcommands: [serve, develop, runtime, derivations, materializations, catalog, journals, append, ingest, read, fragments, token],
 };

@@ -1,7 +1,14 @@
+import { join } from 'node:path';
 import { loadConfig, configSchema, envName, flagName, DURATION, SIZE, type BrokerConfig } from '../broker/config.js';
 import { requestGuard } from '../broker/access/index.js';
 import { startBroker, type RunningBroker } from '../broker/daemon.js';
+import { loadCatalog } from '../catalog/load.js';
+import { Appender } from '../client/appender.js';
+import { BrokerClient } from '../client/broker-client.js';
 import { collectionsPlugin, openCollections, type ServedCollections } from '../collections/ingest-plugin.js';
+import { registerDerivationMetrics } from '../derive/metrics.js';
+import { DerivationRuntime } from '../derive/runtime.js';
+import { buildModules } from '../derive/typescript.js';
 import { InletError } from '../errors.js';
 import type { Flag, Flags, Parsed } from './command.js';
 import { suggest } from './command.js';
@@ -62,18 +69,30 @@ export async function serve(
   let served: ServedCollections | undefined;
   const materializations = config.catalog ? new ServedMaterializations(config.catalog) : undefined;
   let startMaterializations: (() => Promise<void>) | undefined;
+  let derivations: DerivationRuntime | undefined;
   try {
     running = await startBroker(config, log, async (app, broker) => {
       if (config.catalog) served = await openCollections(config.catalog, config.dataDir, broker.writer, log);
       materializations?.routes(app, () => running.url);
       if (materializations) startMaterializations = () => materializations.start(running.url, broker.writer, broker.metrics.registry, log);
+      app.get('/v1/derivations', async () => ({ derivations: derivations ? await derivations.refreshStatus() : [] }));
+      registerDerivationMetrics(broker.metrics.registry, () => derivations?.refreshStatus() ?? []);
       await app.register(collectionsPlugin, { broker: broker.writer, served, limits: { maxBodySize: config.maxIngestSize, maxDepth: config.maxJsonDepth }, guard: requestGuard });
     });
   } catch (err) {
     throw startupError(err, config);
   }
   log.info({ url: running.url, dataDir: config.dataDir, store: config.store }, 'broker started');
-  await startMaterializations?.();
+  if (config.catalog) {
+    try {
+      derivations = await startDerivations(config.catalog, config.dataDir, running.url);
+      await startMaterializations?.();
+    } catch (err) {
+      await derivations?.stop();
+      await running.stop();
+      throw err;
+    }
+  }
   announce?.(running, config, served);
   // One plain line on stdout, for scripts and tests that start a broker on port 0.
   process.stdout.write(`listening on ${running.url}\n`);
@@ -84,7 +103,8 @@ export async function serve(
       process.exit(1);
     }
     log.info({ signal: sig }, 'draining in-flight appends');
-    Promise.resolve(materializations?.stop())
+    (derivations?.stop() ?? Promise.resolve())
+      .then(() => materializations?.stop())
       .then(() => running.stop())
       .then(() => onStopped?.())
       .then(
@@ -101,6 +121,18 @@ export async function serve(
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+}
+
+/**
+ * Runs the catalog's derivations against this broker through its HTTP API (as `inlet runtime`
+ * would from another process); undefined when the catalog has none.
+ */
+async function startDerivations(catalogPath: string, dataDir: string, url: string): Promise<DerivationRuntime | undefined> {
+  const catalog = await loadCatalog(catalogPath);
+  if (![...catalog.collections.values()].some((c) => c.derivation)) return undefined;
+  const client = new BrokerClient(url, process.env.INLET_TOKEN ? { token: process.env.INLET_TOKEN } : {});
+  const module = await buildModules(catalog, { dir: join(dataDir, 'modules') });
+  return DerivationRuntime.start({ catalog, client, writer: new Appender(client), dataDir, ...(module ? { module } : {}) });
 }
 
 /** Warns once per INLET_* variable no setting reads, naming the closest one that does. */

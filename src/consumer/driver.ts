@@ -76,6 +76,12 @@ export interface ConsumerOptions<T> {
   readonly follow?: boolean;
   /** Stops the consumer: the open transaction is abandoned (its input is read again at restart). */
   readonly signal?: AbortSignal;
+  /**
+   * Told where the reads stand once it is all committed and acknowledged: after each
+   * transaction's ACKs are appended (its checkpoint's sources), and when the consumer waits
+   * for input with nothing open or uncommitted (where the readers stand then).
+   */
+  readonly onProgress?: (sources: Record<string, ReadCheckpoint>) => void;
 }
 
 /**
@@ -128,6 +134,14 @@ export async function runConsumer<T>(opts: ConsumerOptions<T>): Promise<void> {
       if (open.length === 0) return undefined;
       const wait = deadline === undefined ? undefined : deadline - Date.now();
       if (wait !== undefined && wait <= 0) return undefined;
+      if (deadline === undefined && opts.onProgress) {
+        // Idle between transactions: once the last one is acknowledged, the readers' positions are committed progress.
+        await previous.catch(() => undefined);
+        if (failure !== undefined) return undefined;
+        const sources: Record<string, ReadCheckpoint> = {};
+        for (const r of readers) sources[r.collection] = r.reader.checkpoint();
+        opts.onProgress(sources);
+      }
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         ...open.map((r) => r.reader.ready()),
@@ -177,6 +191,7 @@ export async function runConsumer<T>(opts: ConsumerOptions<T>): Promise<void> {
       previous = store.commit(checkpoint, appended).then(async () => {
         crashPoint('consumer.committed');
         await writeAcks(writer, ackIntents, 'consumer');
+        opts.onProgress?.(sources);
       });
       const mine = previous;
       void mine.then(

@@ -71,6 +71,7 @@ const STATUS = {
   STORAGE_FULL: 507,
   IO_ERROR: 500,
   INTERNAL: 500,
+  DERIVATION_FAILED: 500,
 } as const;
 
 export type ErrorCode = keyof typeof STATUS;

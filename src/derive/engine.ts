@@ -1,0 +1,191 @@
+import type { TransformSpec } from '../catalog/types.js';
+import type { Collection } from '../collections/collection.js';
+import type { SequencedDocument } from '../collections/sequencer.js';
+import type { Application, Transaction } from '../consumer/types.js';
+import { cloneJson, getPointer, packKey } from '../doc/json.js';
+import { CollectionSchema } from '../doc/schema.js';
+import { InletError } from '../errors.js';
+import { LambdaError, type Lambdas } from './lambdas.js';
+import type { RegisterStore } from './store.js';
+
+/** Counters of a derivation's committed transactions (read by status and metrics). */
+export interface DerivationCounters {
+  read: number;
+  published: number;
+}
+
+interface Pending {
+  d: SequencedDocument;
+  transform: Transform;
+}
+
+interface Transform {
+  spec: TransformSpec;
+  /** Partition filters of the transform's source: document pointer → accepted value. */
+  filters: { ptr: string; value: unknown }[];
+}
+
+/**
+ * A derivation as a consumer `Application` (Flow's semantics): each committed source document
+ * goes to every transform reading its collection (and whose partition filter it passes); it is
+ * shuffled on the transform's key to one register (absent: the register's `initial`);
+ * `update(source)` returns register updates, each validated against the register schema and
+ * reduced into the register; `publish(source, register, previous)` returns documents of the
+ * derived collection, validated against its schema and published into the transaction (which
+ * combines them by key). Documents are buffered and their lambdas called in batches of up to
+ * `batchSize`: one update call then one publish call per transform per batch; registers still
+ * change in source order, so each document sees the register as its predecessors left it.
+ * Any failure throws a DERIVATION_FAILED error naming the transform, the document's journal
+ * and offset, and the cause; the driver then stops without committing the transaction.
+ */
+export class DerivationApp implements Application {
+  private buffer: Pending[] = [];
+  private readonly transforms = new Map<string, Transform[]>();
+  private readonly registerSchema: CollectionSchema;
+  readonly counters: DerivationCounters = { read: 0, published: 0 };
+  /** Counts of the open transaction, then of those waiting for their commit, oldest first. */
+  private open: DerivationCounters = { read: 0, published: 0 };
+  private readonly committing: DerivationCounters[] = [];
+
+  constructor(
+    private readonly name: string,
+    private readonly collections: ReadonlyMap<string, Collection>,
+    private readonly store: RegisterStore,
+    private readonly lambdas: Lambdas,
+    private readonly batchSize = 1000,
+  ) {
+    const spec = collections.get(name)?.spec.derivation;
+    if (!spec) throw new InletError('INTERNAL', `${name} is not a derivation`);
+    store.onCommitted = () => {
+      const c = this.committing.shift();
+      if (c) {
+        this.counters.read += c.read;
+        this.counters.published += c.published;
+      }
+    };
+    this.registerSchema = CollectionSchema.compile(spec.register.schema);
+    for (const t of spec.transforms) {
+      const source = collections.get(t.reads.name)!.spec;
+      const filters = Object.entries(t.reads.partitions?.include ?? {}).map(([field, values]) => ({
+        ptr: source.projections[field]!.location,
+        value: values[0],
+      }));
+      const list = this.transforms.get(t.reads.name) ?? [];
+      list.push({ spec: t, filters });
+      this.transforms.set(t.reads.name, list);
+    }
+  }
+
+  /** The collections the derivation reads. */
+  get sources(): string[] {
+    return [...this.transforms.keys()];
+  }
+
+  async consume(d: SequencedDocument, collection: string, txn: Transaction): Promise<void> {
+    this.open.read++;
+    for (const transform of this.transforms.get(collection) ?? []) {
+      if (transform.filters.every((f) => getPointer(d.doc, f.ptr) === f.value)) this.buffer.push({ d, transform });
+    }
+    if (this.buffer.length >= this.batchSize) await this.flush(txn);
+  }
+
+  async finalize(txn: Transaction): Promise<void> {
+    await this.flush(txn);
+    // The driver commits the store next, and transactions commit in order.
+    this.committing.push(this.open);
+    this.open = { read: 0, published: 0 };
+  }
+
+  private async flush(txn: Transaction): Promise<void> {
+    const batch = this.buffer;
+    this.buffer = [];
+    if (batch.length === 0) return;
+    const spec = this.collections.get(this.name)!.spec.derivation!;
+    const byTransform = groupBy(batch, (p) => p.transform.spec.name);
+
+    // Updates of every document (they depend on the source alone).
+    const updates = new Map<Pending, unknown[]>();
+    for (const items of byTransform.values()) {
+      const t = items[0]!.transform.spec;
+      if (!t.update) continue;
+      const out = await this.call(t, 'Update', items, items.map((p) => [p.d.doc]));
+      items.forEach((p, i) => updates.set(p, out[i]!));
+    }
+
+    // Registers change in source order.
+    const publishArgs = new Map<Pending, unknown[]>();
+    for (const p of batch) {
+      const t = p.transform.spec;
+      const key = packKey(p.d.doc, t.shuffle);
+      const stored = this.store.get(key);
+      const previous = stored === undefined ? spec.register.initial : stored;
+      let register = previous;
+      const ups = updates.get(p);
+      if (ups && ups.length > 0) {
+        register = cloneJson(previous);
+        for (const u of ups) {
+          const problem = this.registerSchema.validate(u);
+          if (problem) throw this.failure(t, p, `a register update is invalid: ${problem}`);
+          try {
+            register = this.registerSchema.reduce(register, u, { full: true });
+          } catch (err) {
+            throw this.failure(t, p, `a register update does not reduce: ${(err as Error).message}`, err);
+          }
+        }
+        this.store.put(key, register);
+      }
+      if (t.publish) publishArgs.set(p, [p.d.doc, register, previous]);
+    }
+
+    // Publishes, then the documents go out in source order.
+    const published = new Map<Pending, unknown[]>();
+    for (const items of byTransform.values()) {
+      const t = items[0]!.transform.spec;
+      if (!t.publish) continue;
+      const out = await this.call(t, 'Publish', items, items.map((p) => publishArgs.get(p)!));
+      items.forEach((p, i) => published.set(p, out[i]!));
+    }
+    const derived = this.collections.get(this.name)!;
+    for (const p of batch) {
+      for (const doc of published.get(p) ?? []) {
+        const problem = derived.schema.validate(doc);
+        if (problem) throw this.failure(p.transform.spec, p, `a published document is invalid against the schema of ${this.name}: ${problem}`);
+        try {
+          txn.publish(this.name, doc);
+        } catch (err) {
+          throw this.failure(p.transform.spec, p, `a published document cannot be published: ${(err as Error).message}`, err);
+        }
+        this.open.published++;
+      }
+    }
+  }
+
+  private async call(t: TransformSpec, kind: 'Update' | 'Publish', items: Pending[], args: unknown[][]): Promise<unknown[][]> {
+    try {
+      return await this.lambdas.call(t.name, kind, args);
+    } catch (err) {
+      const index = err instanceof LambdaError ? err.index : undefined;
+      const stack = err instanceof LambdaError ? err.lambdaStack : undefined;
+      const p = items[index ?? 0]!;
+      const which = index === undefined && items.length > 1 ? ` (a batch of ${items.length} from)` : '';
+      throw this.failure(t, p, `${t.name}${kind}${which}: ${(err as Error).message}${stack ? `\n${stack}` : ''}`, err);
+    }
+  }
+
+  private failure(t: TransformSpec, p: Pending, why: string, cause?: unknown): InletError {
+    return new InletError('DERIVATION_FAILED', `derivation ${this.name}, transform ${t.name} (${t.source}), document ${p.d.journal}@${p.d.begin}: ${why}`, {
+      ...(cause === undefined ? {} : { cause }),
+      details: { derivation: this.name, transform: t.name, journal: p.d.journal, offset: p.d.begin },
+    });
+  }
+}
+
+function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of items) {
+    const list = out.get(key(item));
+    if (list) list.push(item);
+    else out.set(key(item), [item]);
+  }
+  return out;
+}

@@ -1,0 +1,177 @@
+import { Worker } from 'node:worker_threads';
+import { request } from 'undici';
+import { InletError } from '../errors.js';
+
+/**
+ * How a derivation calls its lambdas: in batches. Each call takes the argument lists of a run
+ * of documents (`[source]` for update, `[source, register, previous]` for publish) and returns,
+ * per document, the array of values the lambda returned. A failure is a `LambdaError` that says
+ * which document of the batch (index) it concerns, when known.
+ */
+export interface Lambdas {
+  call(transform: string, kind: 'Update' | 'Publish', args: unknown[][]): Promise<unknown[][]>;
+  close(): Promise<void>;
+}
+
+/** A lambda's failure: the message (with the lambda's stack) and the batch index of the document. */
+export class LambdaError extends Error {
+  constructor(
+    message: string,
+    readonly index: number | undefined,
+    readonly lambdaStack?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** What the lambda worker runs: loads the bundle, instantiates the class, calls methods per batch. */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { module, className, progress } = workerData;
+const at = new Int32Array(progress);
+let instance;
+const ready = import(module).then((m) => {
+  const C = m[className];
+  if (typeof C !== 'function') throw new Error('the module exports no class ' + className);
+  instance = new C();
+});
+parentPort.on('message', async ({ id, method, args }) => {
+  try {
+    await ready;
+  } catch (err) {
+    parentPort.postMessage({ id, error: { message: String(err && err.message || err), stack: err && err.stack } });
+    return;
+  }
+  const fn = instance[method];
+  if (typeof fn !== 'function') {
+    parentPort.postMessage({ id, error: { message: 'class ' + className + ' has no method ' + method } });
+    return;
+  }
+  const results = new Array(args.length);
+  for (let i = 0; i < args.length; i++) {
+    Atomics.store(at, 0, i);
+    let r;
+    try {
+      r = await fn.apply(instance, args[i]);
+    } catch (err) {
+      parentPort.postMessage({ id, error: { index: i, message: String(err && err.message || err), stack: err && err.stack } });
+      return;
+    }
+    if (r === undefined || r === null) r = [];
+    if (!Array.isArray(r)) {
+      parentPort.postMessage({ id, error: { index: i, message: method + ' returned ' + typeof r + ', not an array' } });
+      return;
+    }
+    results[i] = r;
+  }
+  parentPort.postMessage({ id, results });
+});
+`;
+
+/**
+ * The TypeScript lambdas of one derivation, in a worker thread of their own (off the event
+ * loop; a lambda that loops forever is ended by terminating its worker). `module` is the path
+ * of the ESM bundle exporting `className`. A call that runs past `timeoutMs` terminates the
+ * worker and fails naming the document it was at; the worker is then unusable.
+ */
+export class WorkerLambdas implements Lambdas {
+  private readonly worker: Worker;
+  private readonly progress = new SharedArrayBuffer(4);
+  private readonly calls = new Map<number, { resolve: (r: unknown[][]) => void; reject: (e: Error) => void }>();
+  private nextId = 0;
+  private dead: Error | undefined;
+
+  constructor(module: string, className: string, private readonly timeoutMs: number) {
+    const url = module.startsWith('file:') ? module : new URL(`file://${module}`).href;
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { module: url, className, progress: this.progress }, execArgv: [] });
+    this.worker.unref();
+    this.worker.on('message', (m: { id: number; results?: unknown[][]; error?: { message: string; stack?: string; index?: number } }) => {
+      const call = this.calls.get(m.id);
+      if (!call) return;
+      this.calls.delete(m.id);
+      if (m.error) call.reject(new LambdaError(m.error.message, m.error.index, m.error.stack));
+      else call.resolve(m.results!);
+    });
+    const fail = (err: Error) => {
+      this.dead ??= err;
+      for (const c of this.calls.values()) c.reject(err);
+      this.calls.clear();
+    };
+    this.worker.on('error', (err) => fail(new LambdaError(`the lambda worker failed: ${err.message}`, undefined, err.stack)));
+    this.worker.on('exit', (code) => fail(new LambdaError(`the lambda worker exited (${code})`, undefined)));
+  }
+
+  call(transform: string, kind: 'Update' | 'Publish', args: unknown[][]): Promise<unknown[][]> {
+    if (this.dead) return Promise.reject(this.dead);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const index = Atomics.load(new Int32Array(this.progress), 0);
+        const err = new LambdaError(`${transform}${kind} ran past its timeout of ${this.timeoutMs} ms`, index);
+        this.calls.delete(id);
+        this.dead = err;
+        reject(err);
+        void this.worker.terminate();
+      }, this.timeoutMs);
+      this.calls.set(id, {
+        resolve: (r) => (clearTimeout(timer), resolve(r)),
+        reject: (e) => (clearTimeout(timer), reject(e)),
+      });
+      this.worker.postMessage({ id, method: `${transform}${kind}`, args });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.dead ??= new LambdaError('the lambdas are closed', undefined);
+    await this.worker.terminate();
+  }
+}
+
+/**
+ * Remote lambdas: each batch is one HTTP POST of the JSON array of argument lists to the
+ * lambda's URL, answered with a JSON array holding, per document, the array of values returned
+ * (Flow's remote lambda calls, batched). A non-2xx answer or a wrong shape fails the batch.
+ */
+export class RemoteLambdas implements Lambdas {
+  constructor(
+    private readonly urls: Record<string, string>,
+    private readonly timeoutMs: number,
+  ) {}
+
+  async call(transform: string, kind: 'Update' | 'Publish', args: unknown[][]): Promise<unknown[][]> {
+    const url = this.urls[`${transform}${kind}`];
+    if (!url) throw new InletError('INTERNAL', `no remote lambda for ${transform}${kind}`);
+    let status: number;
+    let text: string;
+    try {
+      const res = await request(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(args),
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+      });
+      status = res.statusCode;
+      text = await res.body.text();
+    } catch (err) {
+      throw new LambdaError(`remote lambda ${url}: ${(err as Error).message}`, undefined);
+    }
+    if (status < 200 || status > 299) throw new LambdaError(`remote lambda ${url}: HTTP ${status} ${text.slice(0, 200)}`, undefined);
+    let out: unknown;
+    try {
+      out = JSON.parse(text);
+    } catch {
+      throw new LambdaError(`remote lambda ${url}: the answer is not JSON`, undefined);
+    }
+    if (!Array.isArray(out) || out.length !== args.length) {
+      throw new LambdaError(`remote lambda ${url}: the answer must be an array of ${args.length} arrays`, undefined);
+    }
+    return out.map((r, i) => {
+      if (r === null) return [];
+      if (!Array.isArray(r)) throw new LambdaError(`remote lambda ${url}: answer ${i} is not an array`, i);
+      return r as unknown[];
+    });
+  }
+
+  async close(): Promise<void> {}
+}

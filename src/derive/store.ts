@@ -1,0 +1,186 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { ConsumerCheckpoint, Store } from '../consumer/types.js';
+import type { BrokerClient } from '../client/broker-client.js';
+import type { JournalWriter } from '../client/journal-writer.js';
+import { crashPoint } from '../crashpoints.js';
+import { InletError } from '../errors.js';
+
+/**
+ * Where a derivation's commits are logged, so that its registers survive the loss of its disk:
+ * a journal of the broker (in the lake like every journal), `recovery/derive/<name>`.
+ */
+export interface RecoveryLog {
+  client: BrokerClient;
+  writer: JournalWriter;
+  journal: string;
+}
+
+/**
+ * A derivation's registers and checkpoint in an embedded SQLite database (better-sqlite3):
+ * registers by packed shuffle key, as JSON text, never all in memory. Only the working set is
+ * held: registers staged by the open transaction, and those of transactions waiting to commit,
+ * which later transactions read through (they may read before an earlier one is durable).
+ *
+ * A commit writes the staged registers and the checkpoint in one SQLite transaction, so a
+ * crash leaves the previous commit or this one (WAL, synchronous=FULL).
+ *
+ * With a recovery log (Gazette's recovery logs, simplified), the invariant is:
+ *   the log is the truth; SQLite is a cache of the log's prefix [0, meta.log).
+ * - A commit appends one NDJSON record `{ r: [[key, register]…], c: checkpoint }` (the registers
+ *   the transaction changed, and its checkpoint) at the log's write head as this process last
+ *   saw it (an expected-offset append). That append *is* the commit: a crash after it and
+ *   before SQLite is written loses nothing, since the record is replayed at the next open.
+ *   A second process on the same derivation moves the head, so the other's next append fails
+ *   (it is fenced) and its derivation stops.
+ * - Open replays the records from `meta.log` to the log's write head into SQLite, each in one
+ *   SQLite transaction with its new `meta.log`; on an empty data dir that is the whole log.
+ * - SQLite never gets ahead of the log: it is written only after the append succeeded.
+ * No snapshots: replay on an empty data dir reads every record since the derivation began
+ * (the log grows with the number of transactions × registers they change).
+ */
+export class RegisterStore implements Store {
+  private staged = new Map<string, unknown>();
+  /** Staged registers of transactions whose commit was called but has not yet written, oldest first. */
+  private readonly waiting: Map<string, unknown>[] = [];
+  private readonly db: Database.Database;
+  private readonly getStmt: Database.Statement<[string], { value: string }>;
+  private readonly putStmt: Database.Statement<[string, string]>;
+  private readonly metaGet: Database.Statement<[string], { value: string }>;
+  private readonly metaPut: Database.Statement<[string, string]>;
+  private readonly writeAll: (changes: Map<string, unknown>, meta: Record<string, string>) => void;
+
+  /** Called after each commit is durable (in the log and SQLite). */
+  onCommitted: (() => void) | undefined;
+  /** The log's write head as this process knows it (the expected offset of the next record). */
+  private logHead = 0;
+  private log: RecoveryLog | undefined;
+
+  /** Opens the store at `path`; with `log`, first replays into it what the recovery log holds beyond it. */
+  static async open(path: string, log?: RecoveryLog): Promise<RegisterStore> {
+    const store = new RegisterStore(path);
+    if (log) {
+      try {
+        await store.recover(log);
+      } catch (err) {
+        store.close();
+        throw err;
+      }
+    }
+    return store;
+  }
+
+  private async recover(log: RecoveryLog): Promise<void> {
+    await log.writer.ensure({ name: log.journal, contentType: 'application/x-ndjson', labels: { 'inlet.dev/recovery-log': 'derivation' } });
+    const head = (await log.client.head(log.journal)).writeHead;
+    let offset = Number(this.meta('log') ?? 0);
+    if (offset > head) {
+      throw new InletError('IO_ERROR', `register store ${this.path} reflects ${log.journal} up to ${offset}, beyond its write head ${head}: it belongs to another broker or lake; remove it to recover from the log`);
+    }
+    let rest: Buffer = Buffer.alloc(0);
+    while (offset + rest.length < head) {
+      const read = await log.client.readFrom(log.journal, offset + rest.length, false);
+      let got = 0;
+      for await (const chunk of read.body) {
+        rest = rest.length ? Buffer.concat([rest, chunk]) : chunk;
+        got += chunk.length;
+        for (let nl = rest.indexOf(10); nl >= 0; nl = rest.indexOf(10)) {
+          const record = JSON.parse(rest.subarray(0, nl).toString('utf8')) as { r: [string, unknown][]; c: ConsumerCheckpoint };
+          offset += nl + 1;
+          rest = rest.subarray(nl + 1);
+          this.writeAll(new Map(record.r), { checkpoint: JSON.stringify(record.c), log: String(offset) });
+        }
+      }
+      if (got === 0) throw new InletError('IO_ERROR', `${log.journal}: no bytes at ${offset + rest.length}, below its write head ${head}`);
+    }
+    if (rest.length) throw new InletError('INVALID_CONTENT', `${log.journal}: a partial record at ${offset}`);
+    this.logHead = head;
+    this.log = log;
+  }
+
+  private constructor(readonly path: string) {
+    try {
+      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+      this.db = new Database(path);
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = FULL');
+      this.db.exec('CREATE TABLE IF NOT EXISTS registers (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID');
+      this.db.exec('CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID');
+    } catch (err) {
+      throw new InletError('IO_ERROR', `register store ${path}: ${(err as Error).message}`, { cause: err });
+    }
+    this.getStmt = this.db.prepare('SELECT value FROM registers WHERE key = ?');
+    this.putStmt = this.db.prepare('INSERT INTO registers (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
+    this.metaGet = this.db.prepare('SELECT value FROM meta WHERE name = ?');
+    this.metaPut = this.db.prepare('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value');
+    this.writeAll = this.db.transaction((changes: Map<string, unknown>, meta: Record<string, string>) => {
+      for (const [key, value] of changes) this.putStmt.run(key, JSON.stringify(value));
+      for (const [name, value] of Object.entries(meta)) this.metaPut.run(name, value);
+    });
+  }
+
+  /** The register of `key` as staged or committed; undefined when it was never written. Do not modify it: `put` a new value. */
+  get(key: string): unknown {
+    if (this.staged.has(key)) return this.staged.get(key);
+    for (let i = this.waiting.length - 1; i >= 0; i--) if (this.waiting[i]!.has(key)) return this.waiting[i]!.get(key);
+    const row = this.getStmt.get(key);
+    return row === undefined ? undefined : JSON.parse(row.value);
+  }
+
+  /** Stages `value` as the register of `key`; it commits with the transaction. */
+  put(key: string, value: unknown): void {
+    this.staged.set(key, value);
+  }
+
+  /** How many registers are committed (a count query: for status and tests). */
+  count(): number {
+    return (this.db.prepare('SELECT count(*) AS n FROM registers').get() as { n: number }).n;
+  }
+
+  /** A metadata value committed with the registers (the checkpoint, the recovery log offset). */
+  meta(name: string): string | undefined {
+    return this.metaGet.get(name)?.value;
+  }
+
+  async restoreCheckpoint(): Promise<ConsumerCheckpoint | undefined> {
+    const text = this.meta('checkpoint');
+    return text === undefined ? undefined : (JSON.parse(text) as ConsumerCheckpoint);
+  }
+
+  async commit(checkpoint: ConsumerCheckpoint, waitFor: Promise<void>): Promise<void> {
+    const changes = this.take();
+    await waitFor;
+    const text = JSON.stringify(checkpoint);
+    if (!this.log) {
+      this.write(changes, { checkpoint: text });
+      this.onCommitted?.();
+      return;
+    }
+    const record = Buffer.from(`{"r":${JSON.stringify([...changes])},"c":${text}}\n`);
+    const { end } = await this.log.client.append(this.log.journal, record, 'application/x-ndjson', { expectOffset: this.logHead });
+    crashPoint('derive.logged');
+    this.logHead = end;
+    this.write(changes, { checkpoint: text, log: String(end) });
+    this.onCommitted?.();
+  }
+
+  /** Takes the staged registers for a commit: they stay readable until `write` makes them durable. */
+  take(): Map<string, unknown> {
+    const changes = this.staged;
+    this.staged = new Map();
+    this.waiting.push(changes);
+    return changes;
+  }
+
+  /** Writes registers taken by `take` (the oldest waiting) and metadata, atomically. */
+  write(changes: Map<string, unknown>, meta: Record<string, string>): void {
+    this.writeAll(changes, meta);
+    const i = this.waiting.indexOf(changes);
+    if (i >= 0) this.waiting.splice(i, 1);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,167 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import test, { type ExecutionContext } from 'ava';
+import { loadCatalog } from '../src/catalog/load.js';
+import type { Catalog } from '../src/catalog/types.js';
+import { Appender } from '../src/client/appender.js';
+import { BrokerClient } from '../src/client/broker-client.js';
+import { DerivationRuntime } from '../src/derive/runtime.js';
+import { committedDocs, ingest } from './helpers/collections.js';
+import { cleanup, ROOT, runCli, startBroker, tempDir, type TestBroker } from './helpers/broker.js';
+
+const FIXTURES = join(ROOT, 'test/fixtures/derive');
+const TOTALS = join(FIXTURES, 'totals.flow.yaml');
+const TOTALS_MODULE = join(FIXTURES, 'totals.mjs');
+/** The brokers of these tests serve the sources only: the tests run the derivations. */
+const EVENTS = join(FIXTURES, 'events.flow.yaml');
+const KEYS = ['a', 'b', 'c', 'd', 'e'];
+
+interface Total {
+  key: string;
+  count: number;
+  total: number;
+}
+
+async function ingestEvents(b: TestBroker, first: number, count: number, n: (id: number) => number = (id) => id): Promise<void> {
+  for (let at = first; at < first + count; at += 100) {
+    const docs = Array.from({ length: Math.min(100, first + count - at) }, (_, i) => ({ id: at + i, key: KEYS[(at + i) % KEYS.length]!, n: n(at + i), shard: (at + i) % 3 }));
+    const res = await ingest(b, { 'acme/events': docs });
+    if (res.status !== 200) throw new Error(`ingest: ${res.status} ${await res.text()}`);
+  }
+}
+
+function expectedTotals(count: number): Record<string, { count: number; total: number }> {
+  const out: Record<string, { count: number; total: number }> = {};
+  for (let id = 0; id < count; id++) {
+    const k = KEYS[id % KEYS.length]!;
+    out[k] = { count: (out[k]?.count ?? 0) + 1, total: (out[k]?.total ?? 0) + id };
+  }
+  return out;
+}
+
+/** Every committed totals document steps its key's count up; the last one per key equals the input's reduction. */
+async function assertTotals(t: ExecutionContext, b: TestBroker, inputs: number): Promise<void> {
+  const out = await committedDocs<Total>(b, 'acme/totals');
+  const last: Record<string, { count: number; total: number }> = {};
+  for (const d of out) {
+    const prior = last[d.key]?.count ?? 0;
+    t.true(d.count > prior, `key ${d.key}: count ${d.count} after ${prior} (no repeat)`);
+    last[d.key] = { count: d.count, total: d.total };
+  }
+  t.deepEqual(last, expectedTotals(inputs));
+}
+
+async function setup(t: ExecutionContext, catalogPath = TOTALS): Promise<{ b: TestBroker; catalog: Catalog; client: BrokerClient; dir: string }> {
+  const b = await startBroker({ args: ['--catalog', EVENTS] });
+  t.teardown(() => cleanup(b));
+  const dir = await tempDir();
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return { b, catalog: await loadCatalog(catalogPath), client: new BrokerClient(b.url), dir };
+}
+
+test.serial('a derivation backfills its source, follows live appends, and settles; a restart adds only what is new', async (t) => {
+  const { b, catalog, client, dir } = await setup(t);
+  await ingestEvents(b, 0, 500);
+  let rt = await DerivationRuntime.start({ catalog, client, writer: new Appender(client), module: TOTALS_MODULE, dataDir: dir, batchSize: 64 });
+  await rt.settled();
+  await assertTotals(t, b, 500);
+  await ingestEvents(b, 500, 300);
+  await rt.settled();
+  await assertTotals(t, b, 800);
+  const [status] = await rt.refreshStatus();
+  t.like(status, { name: 'acme/totals', state: 'live', read: 800, published: 800 });
+  t.is(status!.sources['acme/events']!.lagBytes, 0);
+  await rt.stop();
+
+  await ingestEvents(b, 800, 100);
+  rt = await DerivationRuntime.start({ catalog, client, writer: new Appender(client), module: TOTALS_MODULE, dataDir: dir });
+  await rt.settled();
+  t.like(rt.status()[0], { read: 100 });
+  await rt.stop();
+  await assertTotals(t, b, 900);
+});
+
+const JOINED = join(FIXTURES, 'joined.flow.yaml');
+const JOINED_MODULE = join(FIXTURES, 'joined.mjs');
+
+test.serial('two transforms over two sources share one register per shuffle key', async (t) => {
+  const { b, catalog, client, dir } = await setup(t, JOINED);
+  await ingestEvents(b, 0, 50);
+  const rt = await DerivationRuntime.start({ catalog, client, writer: new Appender(client), module: JOINED_MODULE, dataDir: dir, batchSize: 7 });
+  t.teardown(() => rt.stop());
+  await rt.settled();
+  t.is((await ingest(b, { 'acme/users': KEYS.slice(0, 3).map((name) => ({ name, fullName: `User ${name.toUpperCase()}` })) })).status, 200);
+  await ingestEvents(b, 50, 50);
+  await rt.settled();
+  const out = await committedDocs<{ key: string; events: number; fullName: string | null }>(b, 'acme/joined');
+  const last: Record<string, unknown> = {};
+  for (const d of out) last[d.key] = { events: d.events, fullName: d.fullName };
+  t.deepEqual(last, {
+    a: { events: 20, fullName: 'User A' },
+    b: { events: 20, fullName: 'User B' },
+    c: { events: 20, fullName: 'User C' },
+    d: { events: 20, fullName: null },
+    e: { events: 20, fullName: null },
+  });
+  await assertTotals(t, b, 100);
+});
+
+for (const [n, why, opts] of [
+  [-1, /fromEventsUpdate: negative one is refused\n.*Error: negative one is refused/s, {}],
+  [-2, /fromEventsUpdate ran past its timeout of 300 ms/, { lambdaTimeoutMs: 300 }],
+  [-3, /a register update is invalid: .*count/, {}],
+] as const) {
+  test.serial(`a failing lambda (n=${n}) fails its derivation naming transform, journal and offset; the others run on, and a restart resumes`, async (t) => {
+    const { b, catalog, client, dir } = await setup(t, JOINED);
+    const start = () => DerivationRuntime.start({ catalog, client, writer: new Appender(client), module: JOINED_MODULE, dataDir: dir, batchSize: 10, ...opts });
+    const rt = await start();
+    await ingestEvents(b, 0, 50);
+    await rt.settled();
+    await ingestEvents(b, 50, 50, (id) => (id === 72 ? n : id));
+    const err = await t.throwsAsync(rt.settled());
+    t.regex(err!.message, /^derivation acme\/totals, transform fromEvents \(.*totals\.flow\.yaml:\d+\), document acme\/events\/shard=0\/pivot=00@\d+: /);
+    t.regex(err!.message, why);
+    await rt.settled(['acme/joined']);
+    const [joined, totals] = rt.status();
+    t.like(totals, { name: 'acme/totals', state: 'failed' });
+    t.regex(totals!.lastError!, why);
+    t.like(joined, { name: 'acme/joined', read: 100, published: 100 });
+    t.like(totals, { read: 50, published: 50 }); // committed transactions only
+    await rt.stop();
+
+    process.env.TOTALS_FORGIVE = '1';
+    t.teardown(() => delete process.env.TOTALS_FORGIVE);
+    const again = await start();
+    await again.settled();
+    t.like(again.status()[1], { name: 'acme/totals', read: 50 }); // resumed after its last commit
+    await again.stop();
+    const out = await committedDocs<Total>(b, 'acme/totals');
+    const last: Record<string, Total> = {};
+    for (const d of out) last[d.key] = d;
+    t.is(last.a!.count, 20);
+    t.is(last.c!.total, expectedTotals(100).c!.total - 72 + n);
+  });
+}
+
+test.serial('inlet serve --catalog runs the catalog\'s derivations; GET /v1/derivations, inlet derivations status and /metrics show them', async (t) => {
+  const b = await startBroker({ args: ['--catalog', TOTALS] });
+  t.teardown(() => cleanup(b));
+  await ingestEvents(b, 0, 200);
+  // Polls the status the broker serves until the derivation has published every input.
+  type Listed = { derivations: { name: string; state: string; read: number; published: number; sources: Record<string, { lagBytes: number }> }[] };
+  let listed: Listed;
+  for (let i = 0; ; i++) {
+    listed = (await (await fetch(`${b.url}/v1/derivations`)).json()) as Listed;
+    if (listed.derivations[0]?.published === 200 && listed.derivations[0].sources['acme/events']!.lagBytes === 0) break;
+    if (i > 500) t.fail(`not settled: ${JSON.stringify(listed)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  t.like(listed.derivations[0], { name: 'acme/totals', read: 200, published: 200 });
+  await assertTotals(t, b, 200);
+  const cli = await runCli(['derivations', 'status', '--broker', b.url]);
+  t.is(cli.code, 0, cli.stderr);
+  t.regex(cli.stdout, /^acme\/totals {2}(live|backfilling) {2}read 200 {2}published 200 {2}acme\/events: 0 B, 0\.0 s behind$/m);
+  const metrics = await (await fetch(`${b.url}/metrics`)).text();
+  t.regex(metrics, /inlet_derivation_documents_published\{derivation="acme\/totals"\} 200/);
+  t.regex(metrics, /inlet_derivation_lag_bytes\{derivation="acme\/totals",source="acme\/events"\} 0/);
+});
