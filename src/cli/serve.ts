@@ -1,19 +1,13 @@
-import { join } from 'node:path';
 import { loadConfig, configSchema, envName, flagName, DURATION, SIZE, type BrokerConfig } from '../broker/config.js';
 import { requestGuard } from '../broker/access/index.js';
 import { startBroker, type RunningBroker } from '../broker/daemon.js';
-import { loadCatalog } from '../catalog/load.js';
-import { Appender } from '../client/appender.js';
-import { BrokerClient } from '../client/broker-client.js';
 import { collectionsPlugin, openCollections, type ServedCollections } from '../collections/ingest-plugin.js';
-import { registerDerivationMetrics } from '../derive/metrics.js';
-import { DerivationRuntime } from '../derive/runtime.js';
-import { buildModules } from '../derive/typescript.js';
 import { InletError } from '../errors.js';
 import type { Flag, Flags, Parsed } from './command.js';
 import { suggest } from './command.js';
 import { createLogger } from './log.js';
-import { ServedMaterializations } from './serve-materializations.js';
+import { ServedConsumers } from './serve-consumers.js';
+import type { Registry } from 'prom-client';
 
 /** INLET_* variables read by something other than the broker's settings. */
 const OTHER_ENV = ['INLET_CONFIG', 'INLET_BROKER', 'INLET_CRASH_AT'];
@@ -67,31 +61,24 @@ export async function serve(
   const log = createLogger(config.logLevel);
   let running: RunningBroker;
   let served: ServedCollections | undefined;
-  const materializations = config.catalog ? new ServedMaterializations(config.catalog) : undefined;
-  let startMaterializations: (() => Promise<void>) | undefined;
-  let derivations: DerivationRuntime | undefined;
+  const consumers = config.catalog ? new ServedConsumers(config.catalog, config.dataDir) : undefined;
+  let registry: Registry | undefined;
   try {
     running = await startBroker(config, log, async (app, broker) => {
       if (config.catalog) served = await openCollections(config.catalog, config.dataDir, broker.writer, log);
-      materializations?.routes(app, () => running.url);
-      if (materializations) startMaterializations = () => materializations.start(running.url, broker.writer, broker.metrics.registry, log);
-      app.get('/v1/derivations', async () => ({ derivations: derivations ? await derivations.refreshStatus() : [] }));
-      registerDerivationMetrics(broker.metrics.registry, () => derivations?.refreshStatus() ?? []);
+      registry = broker.metrics.registry;
+      consumers?.routes(app, registry);
       await app.register(collectionsPlugin, { broker: broker.writer, served, limits: { maxBodySize: config.maxIngestSize, maxDepth: config.maxJsonDepth }, guard: requestGuard });
     });
   } catch (err) {
     throw startupError(err, config);
   }
   log.info({ url: running.url, dataDir: config.dataDir, store: config.store }, 'broker started');
-  if (config.catalog) {
-    try {
-      derivations = await startDerivations(config.catalog, config.dataDir, running.url);
-      await startMaterializations?.();
-    } catch (err) {
-      await derivations?.stop();
-      await running.stop();
-      throw err;
-    }
+  try {
+    await consumers?.start(running.url, { registry: registry!, log, ...(config.authKeys ? { authKeys: config.authKeys } : {}) });
+  } catch (err) {
+    await running.stop();
+    throw err;
   }
   announce?.(running, config, served);
   // One plain line on stdout, for scripts and tests that start a broker on port 0.
@@ -103,8 +90,7 @@ export async function serve(
       process.exit(1);
     }
     log.info({ signal: sig }, 'draining in-flight appends');
-    (derivations?.stop() ?? Promise.resolve())
-      .then(() => materializations?.stop())
+    Promise.resolve(consumers?.stop())
       .then(() => running.stop())
       .then(() => onStopped?.())
       .then(
@@ -121,18 +107,6 @@ export async function serve(
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-}
-
-/**
- * Runs the catalog's derivations against this broker through its HTTP API (as `inlet runtime`
- * would from another process); undefined when the catalog has none.
- */
-async function startDerivations(catalogPath: string, dataDir: string, url: string): Promise<DerivationRuntime | undefined> {
-  const catalog = await loadCatalog(catalogPath);
-  if (![...catalog.collections.values()].some((c) => c.derivation)) return undefined;
-  const client = new BrokerClient(url, process.env.INLET_TOKEN ? { token: process.env.INLET_TOKEN } : {});
-  const module = await buildModules(catalog, { dir: join(dataDir, 'modules') });
-  return DerivationRuntime.start({ catalog, client, writer: new Appender(client), dataDir, ...(module ? { module } : {}) });
 }
 
 /** Warns once per INLET_* variable no setting reads, naming the closest one that does. */

@@ -27,6 +27,8 @@ const RULES: Readonly<Record<string, RouteRule>> = {
   'POST /v1/fragments/flush': { capability: 'APPEND', ...NONE },
   'POST /v1/fragments/prune': { capability: 'DELETE', ...NONE },
   'GET /v1/collections': { capability: 'LIST', ...NONE },
+  'GET /v1/derivations': { capability: 'LIST', ...NONE },
+  'GET /v1/materializations': { capability: 'LIST', ...NONE },
   'POST /ingest': { capability: 'INGEST', body: ['application/json'] },
   'PUT /v1/stream/*': { capability: 'APPLY', body: 'journal' },
   'POST /v1/stream/*': { capability: 'APPEND', body: 'journal' },
