@@ -211,3 +211,22 @@ test.serial('a remote lambda gets batches of documents as JSON over HTTP, from a
   t.true(batches.length <= 6 && batches.every((n) => n <= 100), `batches: ${batches.join(', ')}`);
   t.is(batches.reduce((a, n) => a + n, 0), 300);
 });
+
+test.serial('a second process running the same derivation fences the first: one of them fails its commit, and the output stays exactly once', async (t) => {
+  const { b, catalog, client, dir } = await setup(t);
+  await ingestEvents(b, 0, 100);
+  const start = (sub: string) => DerivationRuntime.start({ catalog, client, writer: new Appender(client), module: TOTALS_MODULE, dataDir: join(dir, sub) });
+  const first = await start('one');
+  t.teardown(() => first.stop());
+  await first.settled();
+  // The second recovers the registers from the recovery log, then both read the same new input.
+  const second = await start('two');
+  t.teardown(() => second.stop());
+  await second.settled();
+  await ingestEvents(b, 100, 100);
+  const results = await Promise.allSettled([first.settled(), second.settled()]);
+  const failed = results.filter((r) => r.status === 'rejected');
+  t.is(failed.length, 1, JSON.stringify(results));
+  t.regex(String(failed[0]!.reason), /offset/i);
+  await assertTotals(t, b, 200);
+});
