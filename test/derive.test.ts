@@ -1,4 +1,6 @@
-import { rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { loadCatalog } from '../src/catalog/load.js';
@@ -164,4 +166,67 @@ test.serial('inlet serve --catalog runs the catalog\'s derivations; GET /v1/deri
   const metrics = await (await fetch(`${b.url}/metrics`)).text();
   t.regex(metrics, /inlet_derivation_documents_published\{derivation="acme\/totals"\} 200/);
   t.regex(metrics, /inlet_derivation_lag_bytes\{derivation="acme\/totals",source="acme\/events"\} 0/);
+});
+
+test.serial('a remote lambda gets batches of documents as JSON over HTTP, from a real local server', async (t) => {
+  const batches: number[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      const calls = JSON.parse(body) as [{ id: number; key: string; n: number }, unknown, unknown][];
+      batches.push(calls.length);
+      t.true(calls.every((c) => c.length === 3 && c[1] === null && c[2] === null), 'publish gets source, register and previous (null: no update lambda)');
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(calls.map(([s]) => (s.n % 10 === 0 ? [] : [{ id: s.id, key: s.key, double: s.n * 2 }]))));
+    });
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  t.teardown(() => server.close());
+  const { b, client, dir } = await setup(t);
+  const catalogPath = join(dir, 'echo.flow.yaml');
+  await writeFile(
+    catalogPath,
+    [
+      `import: [${JSON.stringify(EVENTS)}]`,
+      'collections:',
+      '  acme/doubled:',
+      '    key: [/id]',
+      '    schema: { type: object, required: [id, key, double], properties: { id: { type: integer }, key: { type: string }, double: { type: integer } } }',
+      '    derivation:',
+      '      transform:',
+      '        fromEvents:',
+      '          source: { name: acme/events }',
+      `          publish: { lambda: { remote: "http://127.0.0.1:${(server.address() as AddressInfo).port}/publish" } }`,
+    ].join('\n'),
+  );
+  const catalog = await loadCatalog(catalogPath);
+  await ingestEvents(b, 0, 300);
+  const rt = await DerivationRuntime.start({ catalog, client, writer: new Appender(client), dataDir: join(dir, 'rt'), batchSize: 100 });
+  t.teardown(() => rt.stop());
+  await rt.settled();
+  const out = await committedDocs<{ id: number; double: number }>(b, 'acme/doubled');
+  t.is(out.length, 270);
+  t.true(out.every((d) => d.double === d.id * 2 && d.id % 10 !== 0));
+  t.true(batches.length <= 6 && batches.every((n) => n <= 100), `batches: ${batches.join(', ')}`);
+  t.is(batches.reduce((a, n) => a + n, 0), 300);
+});
+
+test.serial('a second process running the same derivation fences the first: one of them fails its commit, and the output stays exactly once', async (t) => {
+  const { b, catalog, client, dir } = await setup(t);
+  await ingestEvents(b, 0, 100);
+  const start = (sub: string) => DerivationRuntime.start({ catalog, client, writer: new Appender(client), module: TOTALS_MODULE, dataDir: join(dir, sub) });
+  const first = await start('one');
+  t.teardown(() => first.stop());
+  await first.settled();
+  // The second recovers the registers from the recovery log, then both read the same new input.
+  const second = await start('two');
+  t.teardown(() => second.stop());
+  await second.settled();
+  await ingestEvents(b, 100, 100);
+  const results = await Promise.allSettled([first.settled(), second.settled()]);
+  const failed = results.filter((r) => r.status === 'rejected');
+  t.is(failed.length, 1, JSON.stringify(results));
+  t.regex(String(failed[0]!.reason), /offset/i);
+  await assertTotals(t, b, 200);
 });
