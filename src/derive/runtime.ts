@@ -114,7 +114,8 @@ export class DerivationRuntime {
         store: r.store,
         app: r.app,
         signal,
-        ...(this.opts.stallMs !== undefined ? { stallMs: this.opts.stallMs } : {}),
+        // Live, a transaction waits this long for more input before it commits: short, for latency.
+        stallMs: this.opts.stallMs ?? 5,
         ...(this.opts.maxTxnMs !== undefined ? { maxTxnMs: this.opts.maxTxnMs } : {}),
         onProgress: (sources) => {
           r.progress = sources;
