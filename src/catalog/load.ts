@@ -5,12 +5,14 @@ import { ajv } from '../schema.js';
 import { checkCollection } from './collection.js';
 import { SchemaLoader } from './schema-bundle.js';
 import { displayPath, fileReference, SourceFile } from './source.js';
+import { checkTests, type PendingTests } from './tests.js';
 import type { Catalog, CollectionSpec } from './types.js';
 
 /** A catalog file: `import`s of other catalog files, and `collections` by name. */
 interface CatalogFile {
   import?: string[];
   collections?: Record<string, unknown>;
+  tests?: Record<string, unknown>;
 }
 
 const catalogFileSchema = {
@@ -19,6 +21,7 @@ const catalogFileSchema = {
   properties: {
     import: { type: 'array', items: { type: 'string', minLength: 1 } },
     collections: { type: 'object' },
+    tests: { type: 'object' },
   },
 } as const;
 
@@ -48,6 +51,7 @@ export async function loadCatalog(path: string): Promise<Catalog> {
   const collections = new Map<string, CollectionSpec>();
   const files: string[] = [];
   const visited = new Set<string>();
+  const tests: PendingTests[] = [];
 
   const visit = async (url: URL, missing: (why: string) => InletError): Promise<void> => {
     if (visited.has(url.href)) return;
@@ -56,6 +60,7 @@ export async function loadCatalog(path: string): Promise<Catalog> {
     files.push(file.path);
     const doc = file.value ?? {};
     if (!validateFile(doc)) throw file.invalid([], doc, validateFile);
+    if (doc.tests) tests.push({ file, tests: doc.tests });
     for (const [name, def] of Object.entries(doc.collections ?? {})) {
       const prior = collections.get(name);
       if (prior) throw file.error(['collections', name], `collection ${name} is already declared at ${prior.source}`);
@@ -73,5 +78,5 @@ export async function loadCatalog(path: string): Promise<Catalog> {
 
   const root = resolve(path);
   await visit(pathToFileURL(root), (why) => new InletError('INVALID_CATALOG', `cannot read catalog ${displayPath(root)}: ${why}`));
-  return { collections, endpoints: new Map(), materializations: [], tests: [], npmDependencies: {}, files: [...files, ...schemas.files] };
+  return { collections, endpoints: new Map(), materializations: [], tests: checkTests(tests, collections), npmDependencies: {}, files: [...files, ...schemas.files] };
 }

@@ -37,6 +37,20 @@ const develop: Command = {
   run: async (a) => (await import('./develop.js')).develop(a),
 };
 
+const generate: Command = {
+  name: 'generate',
+  summary: "write a catalog's TypeScript types (inlet/modules), a tsconfig and stub modules",
+  usage: '--source CATALOG',
+  description:
+    'Writes inlet_generated/ beside the catalog: the module inlet/modules (namespaces anchors, collections,\n' +
+    'registers and interfaces, as Flow 2021 generated flow/modules), and a tsconfig.json so editors resolve it\n' +
+    '(tsconfig.json beside the catalog, unless one exists). Installs npmDependencies (cached in ~/.cache/inlet).\n' +
+    'Each derivation with TypeScript lambdas gets a stub module (NAME.flow.ts beside NAME.flow.yaml) if it has\n' +
+    'none. serve, develop and test do all this themselves, then type-check and bundle the modules.',
+  flags: { source: { type: 'string', value: 'CATALOG', description: 'the *.flow.yaml catalog (required)' } },
+  run: async (a) => (await import('./generate.js')).generate(a),
+};
+
 const catalog: Command = {
   name: 'catalog',
   summary: 'check *.flow.yaml catalogs',
@@ -223,5 +237,5 @@ export const inlet: Command = {
   name: 'inlet',
   summary: 'an append-only journal broker over a cloud-storage lake',
   description: 'inlet: an append-only journal broker over a cloud-storage lake. `inlet --version` prints its version.',
-  subcommands: [serve, develop, catalog, journals, append, ingest, read, fragments, token],
+  subcommands: [serve, develop, generate, catalog, journals, append, ingest, read, fragments, token],
 };
