@@ -51,6 +51,22 @@ const generate: Command = {
   run: async (a) => (await import('./generate.js')).generate(a),
 };
 
+const testCommand: Command = {
+  name: 'test',
+  summary: "run a catalog's tests, each on a broker of its own",
+  usage: '--source CATALOG [--filter REGEX]',
+  description:
+    'Builds the catalog (types, type-check, bundle), then runs each test of its tests: section in order, from\n' +
+    'empty collections and registers, on a temporary broker in this process that is removed afterwards:\n' +
+    'ingest steps are one transaction each, verify steps wait for the derivations and compare the\n' +
+    "collection's documents, combined by key, with the expected ones. Exits 1 when a test fails.",
+  flags: {
+    source: { type: 'string', value: 'CATALOG', description: 'the *.flow.yaml catalog (required)' },
+    filter: { type: 'string', value: 'REGEX', description: 'only the tests whose name matches' },
+  },
+  run: async (a) => (await import('./test.js')).test(a),
+};
+
 const catalog: Command = {
   name: 'catalog',
   summary: 'check *.flow.yaml catalogs',
@@ -237,5 +253,5 @@ export const inlet: Command = {
   name: 'inlet',
   summary: 'an append-only journal broker over a cloud-storage lake',
   description: 'inlet: an append-only journal broker over a cloud-storage lake. `inlet --version` prints its version.',
-  subcommands: [serve, develop, generate, catalog, journals, append, ingest, read, fragments, token],
+  subcommands: [serve, develop, generate, testCommand, catalog, journals, append, ingest, read, fragments, token],
 };
