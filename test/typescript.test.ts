@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { InletError } from '../src/errors.js';
 import { exitCodeFor } from '../src/cli/args.js';
 import { buildModules } from '../src/derive/typescript.js';
-import { ROOT, tempDir } from './helpers/broker.js';
+import { ROOT, runCli, tempDir } from './helpers/broker.js';
 import { bundleOf, catalogWithDerivation, chatCatalog } from './helpers/derivations.js';
 
 const CHAT = join(ROOT, 'catalog/examples/chat');
@@ -136,4 +136,17 @@ test('npmDependencies install once into the cache, and a Flow 2021 module using 
   } finally {
     process.env.PATH = path;
   }
+});
+
+test('inlet generate writes the types of a catalog and a tsconfig for editors, and keeps a tsconfig that exists', async (t) => {
+  const dir = await chatCopy(t);
+  const res = await runCli(['generate', '--source', join(dir, 'inputs.flow.yaml')]);
+  t.is(res.code, 0, res.stderr);
+  t.regex(res.stdout, /wrote .*inlet_generated\/modules\.d\.ts/);
+  t.regex(await readFile(join(dir, 'inlet_generated/modules.d.ts'), 'utf8'), /export type RoomUsers = \{/);
+  t.deepEqual(JSON.parse(await readFile(join(dir, 'tsconfig.json'), 'utf8')), { extends: './inlet_generated/tsconfig.json' });
+
+  await writeFile(join(dir, 'tsconfig.json'), '{}\n');
+  t.is((await runCli(['generate', '--source', join(dir, 'inputs.flow.yaml')])).code, 0);
+  t.is(await readFile(join(dir, 'tsconfig.json'), 'utf8'), '{}\n');
 });
