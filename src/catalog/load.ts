@@ -9,6 +9,7 @@ import { checkDerivationSources } from './derivation.js';
 import { SchemaLoader } from './schema-bundle.js';
 import { displayPath, fileReference, SourceFile } from './source.js';
 import type { Catalog, CollectionSpec, EndpointSpec, MaterializationSpec } from './types.js';
+import { checkTests, type PendingTests } from './tests.js';
 
 /** A catalog file: `import`s of other catalog files, and `collections` by name. */
 interface CatalogFile {
@@ -17,6 +18,7 @@ interface CatalogFile {
   endpoints?: Record<string, unknown>;
   materializations?: unknown[];
   npmDependencies?: Record<string, string>;
+  tests?: Record<string, unknown>;
 }
 
 const catalogFileSchema = {
@@ -28,6 +30,7 @@ const catalogFileSchema = {
     endpoints: { type: 'object' },
     materializations: { type: 'array' },
     npmDependencies: { type: 'object', additionalProperties: { type: 'string', minLength: 1 } },
+    tests: { type: 'object' },
   },
 } as const;
 
@@ -69,6 +72,7 @@ export async function loadCatalog(path: string): Promise<Catalog> {
   const pending: { file: SourceFile; index: number; def: unknown }[] = [];
   const npmDependencies: Record<string, string> = {};
   const declaredAt: Record<string, string> = {};
+  const tests: PendingTests[] = [];
 
   const visit = async (url: URL, missing: (why: string) => InletError): Promise<void> => {
     if (visited.has(url.href)) return;
@@ -77,6 +81,7 @@ export async function loadCatalog(path: string): Promise<Catalog> {
     files.push(file.path);
     const doc = file.value ?? {};
     if (!validateFile(doc)) throw file.invalid([], doc, validateFile);
+    if (doc.tests) tests.push({ file, tests: doc.tests });
     for (const [name, def] of Object.entries(doc.collections ?? {})) {
       const prior = collections.get(name);
       if (prior) throw file.error(['collections', name], `collection ${name} is already declared at ${prior.source}`);
@@ -114,5 +119,5 @@ export async function loadCatalog(path: string): Promise<Catalog> {
     materializations.push(m);
   }
   checkDerivationSources(collections, schemas, (source, path, problem) => new InletError('INVALID_CATALOG', `${source} ${path}: ${problem}`));
-  return { collections, endpoints, materializations, tests: [], npmDependencies, files: [...files, ...schemas.files] };
+  return { collections, endpoints, materializations, tests: checkTests(tests, collections), npmDependencies, files: [...files, ...schemas.files] };
 }

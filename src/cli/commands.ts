@@ -71,6 +71,36 @@ const derivations: Command = {
   ],
 };
 
+const generate: Command = {
+  name: 'generate',
+  summary: "write a catalog's TypeScript types (inlet/modules), a tsconfig and stub modules",
+  usage: '--source CATALOG',
+  description:
+    'Writes inlet_generated/ beside the catalog: the module inlet/modules (namespaces anchors, collections,\n' +
+    'registers and interfaces, as Flow 2021 generated flow/modules), and a tsconfig.json so editors resolve it\n' +
+    '(tsconfig.json beside the catalog, unless one exists). Installs npmDependencies (cached in ~/.cache/inlet).\n' +
+    'Each derivation with TypeScript lambdas gets a stub module (NAME.flow.ts beside NAME.flow.yaml) if it has\n' +
+    'none. serve, develop and test do all this themselves, then type-check and bundle the modules.',
+  flags: { source: { type: 'string', value: 'CATALOG', description: 'the *.flow.yaml catalog (required)' } },
+  run: async (a) => (await import('./generate.js')).generate(a),
+};
+
+const testCommand: Command = {
+  name: 'test',
+  summary: "run a catalog's tests, each on a broker of its own",
+  usage: '--source CATALOG [--filter REGEX]',
+  description:
+    'Builds the catalog (types, type-check, bundle), then runs each test of its tests: section in order, from\n' +
+    'empty collections and registers, on a temporary broker in this process that is removed afterwards:\n' +
+    'ingest steps are one transaction each, verify steps wait for the derivations and compare the\n' +
+    "collection's documents, combined by key, with the expected ones. Exits 1 when a test fails.",
+  flags: {
+    source: { type: 'string', value: 'CATALOG', description: 'the *.flow.yaml catalog (required)' },
+    filter: { type: 'string', value: 'REGEX', description: 'only the tests whose name matches' },
+  },
+  run: async (a) => (await import('./test.js')).test(a),
+};
+
 const catalog: Command = {
   name: 'catalog',
   summary: 'check *.flow.yaml catalogs',
@@ -295,5 +325,5 @@ export const inlet: Command = {
   name: 'inlet',
   summary: 'an append-only journal broker over a cloud-storage lake',
   description: 'inlet: an append-only journal broker over a cloud-storage lake. `inlet --version` prints its version.',
-  subcommands: [serve, develop, runtime, derivations, materializations, catalog, journals, append, ingest, read, fragments, token],
+  subcommands: [serve, develop, testCommand, generate, runtime, derivations, materializations, catalog, journals, append, ingest, read, fragments, token],
 };

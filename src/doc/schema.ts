@@ -83,6 +83,9 @@ function build(bundle: SchemaBundle): { validator: ValidateFunction; root: Locat
   const ajv = draft === '2019-09' ? new Ajv2019(AJV_OPTIONS) : new Ajv2020(AJV_OPTIONS);
   formats.default(ajv);
   ajv.addKeyword({ keyword: 'reduce', metaSchema: REDUCE_META_SCHEMA });
+  // ajv resolves anchors, yet its strict mode calls `$anchor` unknown in a subschema reached
+  // through a $ref into another resource (a register `file#/$defs/x` of a file with anchors).
+  ajv.addKeyword({ keyword: '$anchor', schemaType: 'string' });
   for (const r of resources) ajv.addSchema(r.schema as object);
   const validator = ajv.compile(root.schema as object);
   const checkReduce = ajv.compile(REDUCE_META_SCHEMA);
