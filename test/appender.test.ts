@@ -84,3 +84,18 @@ test('a broker that is down is retried until it is back; one that stays down fai
   t.is(await appending, 8);
   t.is((await readAll(again.url, 'app/out')).toString(), '{"n":1}\n');
 });
+
+test('appenders writing one journal at once never see a sequence gap (regression: a slow state write restored an older producer state over a newer one)', async (t) => {
+  const b = await startBroker();
+  t.teardown(() => cleanup(b));
+  const client = new BrokerClient(b.url);
+  await new Appender(client).ensure(SPEC);
+  const writers = Array.from({ length: 8 }, () => new Appender(client, { attempts: 1 }));
+  await Promise.all(
+    writers.map(async (w, i) => {
+      for (let n = 0; n < 40; n++) await w.append('app/out', Buffer.from(`{"w":${i},"n":${n}}\n`));
+    }),
+  );
+  const lines = (await readAll(b.url, 'app/out')).toString().trim().split('\n');
+  t.is(lines.length, 8 * 40);
+});

@@ -194,15 +194,10 @@ export class JournalRegistry {
 
   /** Changes a journal's stream state durably. */
   async updateState(name: string, change: (s: StreamState) => StreamState, opts: { local?: boolean } = {}): Promise<StreamState> {
-    let next!: StreamState;
-    await this.updateRecord(
-      name,
-      (r) => {
-        next = change(r.stream);
-        return { ...r, stream: next };
-      },
-      opts.local,
-    );
+    await this.updateRecord(name, (r) => ({ ...r, stream: change(r.stream) }), opts.local);
+    // Appends may have changed the state in memory while the record was written: apply the
+    // change to that state rather than restore the snapshot written (which would undo them).
+    const next = change(this.states.get(name)!);
     this.states.set(name, next);
     return next;
   }
