@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { chmod, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import pg from 'pg';
@@ -37,7 +38,8 @@ function alive(pid: number): boolean {
 test('inlet develop starts PostgreSQL for a local endpoint, materializes into it, stops it at Ctrl-C, and reuses its data next time', async (t) => {
   const dir = await tempDir();
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  await chmod(dir, 0o755);
+  // mkdtemp's directory is closed to others: as root, where `nobody` cannot reach, the cluster goes to the temp dir.
+  await chmod(dir, 0o700);
   const port = await freePort();
   await writeFile(
     join(dir, 'view.flow.yaml'),
@@ -79,6 +81,13 @@ test('inlet develop starts PostgreSQL for a local endpoint, materializes into it
   t.regex(out, /materialization demo\/database\/user_details: userDetails kept as table user_details/);
   const pid = Number(m![1]);
   t.true(alive(pid));
+  const cluster = out.match(/data (\S+)\); connect/)![1]!;
+  if (process.getuid?.() === 0) {
+    t.true(cluster.startsWith(join(tmpdir(), 'inlet-postgres')), cluster);
+    t.teardown(() => rm(cluster, { recursive: true, force: true }));
+  } else {
+    t.is(cluster, join(dir, 'data', 'postgres', 'demo_database'));
+  }
   t.is((await ingest({ url }, { userDetails: [{ id: 'liron-shapira', numUnreadRooms: 1 }, { id: 'liron-shapira', numUnreadRooms: 1 }] })).status, 200);
   t.deepEqual(await rows(2), [{ id: 'liron-shapira', numunreadrooms: '2' }]);
   first.proc.kill('SIGINT');

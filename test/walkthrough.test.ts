@@ -1,8 +1,9 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
+import { ensureDebianPackage } from '../bench/lib/processes.js';
 import { ROOT } from './helpers/broker.js';
 
 /** A port free right now, for a walkthrough written for the default port. */
@@ -87,4 +88,104 @@ test("the README's collections walkthrough runs as written and its query counts 
   };
   for (let i = 0; i < 200 && groupAlive(); i++) await new Promise((r) => setTimeout(r, 100));
   t.false(groupAlive(), 'the broker exited after Ctrl-C');
+});
+
+/** Runs a shell block to completion. */
+function sh(script: string, opts: { cwd: string; env: NodeJS.ProcessEnv }): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const proc = spawn('bash', ['-c', `set -e\n${script}`], { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    proc.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1', () => (s.destroy(), resolve(true))).on('error', () => resolve(false));
+  });
+}
+
+/** A block's commands, and the output its `# ` comment lines show, as lines without trailing blanks. */
+function commandAndOutput(text: string): { script: string; expected: string[] } {
+  const lines = text.split('\n');
+  return {
+    script: lines.filter((l) => !l.startsWith('#')).join('\n'),
+    expected: lines.filter((l) => l.startsWith('# ')).map((l) => l.slice(2).trimEnd()),
+  };
+}
+
+test("the README's chat demo runs as written: develop starts PostgreSQL, and psql prints 2 unread rooms, then 1", async (t) => {
+  const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+  t.true(ensureDebianPackage('/usr/bin/psql', 'postgresql-client'), 'the demo needs psql (apt-get install postgresql-client)');
+  t.false(await listening(5432), 'the demo starts PostgreSQL on the endpoint port 5432, where something else listens');
+  const chat = join(ROOT, 'catalog/examples/chat');
+  const data = join(chat, 'data');
+  await rm(data, { recursive: true, force: true });
+  t.teardown(() => rm(data, { recursive: true, force: true }));
+  // The demo is written for port 8080; the test takes a free one so it can run beside others.
+  const port = await freePort();
+  const onPort = (block: string) => block.replaceAll('localhost:8080', `localhost:${port}`);
+  const env = { ...process.env, INLET_PORT: String(port) };
+
+  // Terminal 1: develop, in a process group of its own so Ctrl-C (SIGINT to the group) reaches it through npx.
+  const dev = spawn('bash', ['-c', block(readme, 'chat-develop')], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let devOut = '';
+  dev.stdout.on('data', (c: Buffer) => (devOut += c.toString()));
+  dev.stderr.on('data', (c: Buffer) => (devOut += c.toString()));
+  const devExit = new Promise<number | string>((resolve) => dev.on('exit', (code, sig) => resolve(code ?? sig ?? -1)));
+  const groupAlive = () => {
+    try {
+      process.kill(-dev.pid!, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  t.teardown(() => {
+    if (groupAlive()) process.kill(-dev.pid!, 'SIGKILL');
+  });
+  const started = Date.now();
+  while (!devOut.includes('listening on') && dev.exitCode === null && Date.now() - started < 90_000) await new Promise((r) => setTimeout(r, 50));
+  t.regex(devOut, /postgres demo\/database: started a new PostgreSQL on localhost:5432 \(pid \d+, data (\S+)\); connect: psql -h localhost -U flow flow/, devOut);
+  const cluster = devOut.match(/data (\S+)\); connect/)![1]!;
+  if (!cluster.startsWith(data)) t.teardown(() => rm(cluster, { recursive: true, force: true }));
+  t.regex(devOut, /derivation userDetails: from messages \(fromMessages\), roomUsers \(fromRoomUsers\)/);
+  t.regex(devOut, /materialization demo\/database\/user_details: userDetails kept as table user_details/);
+
+  // Terminal 2, as written. Each query runs until it prints what the README shows: the view
+  // follows the ingest within milliseconds, not within the curl.
+  const shell = { cwd: ROOT, env: { ...process.env } };
+  const queryUntil = async (marker: string, exports: string) => {
+    const { script, expected } = commandAndOutput(block(readme, marker));
+    t.true(expected.length > 0, `${marker} shows its output`);
+    let last = '';
+    for (const deadline = Date.now() + 30_000; Date.now() < deadline; ) {
+      const r = await sh(`${exports}\n${script}`, shell);
+      const lines = r.stdout.split('\n').map((l) => l.trimEnd());
+      while (lines.length > 0 && lines.at(-1) === '') lines.pop();
+      last = `${r.stdout}${r.stderr}`;
+      if (r.code === 0 && JSON.stringify(lines) === JSON.stringify(expected)) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    t.fail(`${marker}: psql printed\n${last}\ninstead of\n${expected.join('\n')}\ndevelop:\n${devOut}`);
+  };
+  const first = await sh(onPort(block(readme, 'chat-ingest-1')), shell);
+  t.is(first.code, 0, `${first.stdout}${first.stderr}`);
+  t.regex(first.stdout, /"received":5,"stored":5/);
+  await queryUntil('chat-query-1', '');
+  // The first query block exported the endpoint's credentials for the terminal that follows.
+  const exports = commandAndOutput(block(readme, 'chat-query-1')).script.split('\n').filter((l) => l.startsWith('export ')).join('\n');
+  const second = await sh(onPort(block(readme, 'chat-ingest-2')), shell);
+  t.is(second.code, 0, `${second.stdout}${second.stderr}`);
+  await queryUntil('chat-query-2', exports);
+
+  // Ctrl-C: develop, its PostgreSQL and npx stop, leaving no process behind.
+  process.kill(-dev.pid!, 'SIGINT');
+  t.true([0, 'SIGINT'].includes(await devExit), devOut);
+  for (let i = 0; i < 200 && groupAlive(); i++) await new Promise((r) => setTimeout(r, 100));
+  t.false(groupAlive(), 'develop exited after Ctrl-C');
+  t.false(await listening(5432), 'PostgreSQL stopped with develop');
 });

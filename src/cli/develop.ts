@@ -30,6 +30,11 @@ export async function develop(args: Parsed): Promise<void> {
         const parts = c.spec.partitionFields.length ? `, partitioned by ${c.spec.partitionFields.join(', ')}` : '';
         out.push(`  collection ${c.spec.name}: key [${c.spec.key.join(', ')}]${parts}`);
       }
+      for (const c of catalog.collections.values()) {
+        if (!c.derivation) continue;
+        const from = c.derivation.transforms.map((t) => `${t.reads.name} (${t.name})`).join(', ');
+        out.push(`  derivation ${c.name}: from ${from}`);
+      }
       for (const m of catalog.materializations) out.push(`  materialization ${m.name}: ${m.reads.name} kept as table ${m.table}${m.deltaUpdates ? ' (delta updates)' : ''}`);
       out.push(
         `  POST ${running.url}/ingest                 {"<collection>": [documents…]}  (or: inlet ingest <collection> < docs.ndjson)`,
