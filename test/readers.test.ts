@@ -232,3 +232,48 @@ test('a selector reader reads every matching journal in order and picks up journ
     await rm(b.dataDir, { recursive: true, force: true });
   }
 });
+
+test('GET /v1/journals?watch=REVISION answers when a journal is created, updated or deleted, at the long-poll timeout otherwise, and at once for a stale revision', async (t) => {
+  const b = await startBroker({ args: ['--long-poll-timeout', '300ms'] });
+  t.teardown(async () => {
+    await b.stop('SIGKILL');
+    await rm(b.dataDir, { recursive: true, force: true });
+  });
+  const client = new BrokerClient(b.url);
+  const apply = (labels: Record<string, string>) =>
+    fetch(`${b.url}/v1/journals/apply`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ journals: [{ name: 'watched/a', contentType: 'application/x-ndjson', labels }] }),
+    });
+  const first = await client.watchJournals('app=w', undefined);
+  t.deepEqual(first.journals, []);
+  t.truthy(first.revision);
+
+  // Nothing changes: the watch answers at the timeout, with the same revision.
+  const idle = await client.watchJournals('app=w', first.revision);
+  t.is(idle.revision, first.revision);
+  t.deepEqual(idle.journals, []);
+
+  // A watch under way is answered by the creation, and lists the new journal.
+  const created = client.watchJournals('app=w', first.revision);
+  t.is((await apply({ app: 'w' })).status, 200);
+  const afterCreate = await created;
+  t.deepEqual(afterCreate.journals.map((j) => j.spec.name), ['watched/a']);
+  t.not(afterCreate.revision, first.revision);
+
+  // A relabel is a change too; appends are not.
+  await appendSeq(b.url, 0, 10, 'watched/a');
+  t.is((await client.watchJournals('app=w', afterCreate.revision)).revision, afterCreate.revision);
+  const relabelled = client.watchJournals('app=w', afterCreate.revision);
+  t.is((await apply({ app: 'w', tier: 'gold' })).status, 200);
+  const afterRelabel = await relabelled;
+  t.deepEqual(afterRelabel.journals[0]!.spec.labels, { app: 'w', tier: 'gold' });
+
+  const deleted = client.watchJournals('app=w', afterRelabel.revision);
+  t.is((await fetch(`${b.url}/v1/stream/watched/a`, { method: 'DELETE' })).status, 204);
+  t.not((await deleted).revision, afterRelabel.revision);
+
+  // A revision of another broker's life (or made up) is answered at once.
+  t.not((await client.watchJournals('app=w', 'x.1')).revision, 'x.1');
+});

@@ -101,6 +101,32 @@ export class Broker {
     });
   }
 
+  /**
+   * Waits until the registry's revision is other than `revision` (a journal created, updated,
+   * closed or deleted), up to the long-poll timeout, `abort` or shutdown; true when it changed.
+   */
+  async waitForListChange(revision: string, abort?: AbortSignal): Promise<boolean> {
+    if (this.registry.revision !== revision) return true;
+    const woke = await new Promise<boolean>((resolve) => {
+      const end = (changed: boolean) => {
+        clearTimeout(timer);
+        abort?.removeEventListener('abort', stop);
+        this.liveWaits.delete(stop);
+        resolve(changed);
+      };
+      const stop = () => end(false);
+      const timer = setTimeout(stop, this.config.longPollTimeoutMs);
+      abort?.addEventListener('abort', stop, { once: true });
+      this.liveWaits.add(stop);
+      if (this.closing) stop();
+      void this.registry.nextListChange().then(() => end(true));
+    });
+    // The change is recorded before the code that made it has set everything in memory (a state
+    // it is writing): let that finish, so the listing shows the change whole.
+    if (woke) await new Promise((r) => setImmediate(r));
+    return woke;
+  }
+
   /** Ends live reads (long-polls answer, SSE streams end) so the server can drain. */
   stopLiveReads(): void {
     this.closing = true;

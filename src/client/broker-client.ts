@@ -51,6 +51,21 @@ export class BrokerClient {
     return body.journals;
   }
 
+  /**
+   * Lists journals with the revision of the broker's set of journals; given `revision`, the
+   * broker answers only once its set differs from it (a journal created, updated, closed or
+   * deleted), or at its long-poll timeout with the same revision.
+   */
+  async watchJournals(selector: string | undefined, revision: string | undefined, signal?: AbortSignal): Promise<JournalList> {
+    const q = new URLSearchParams();
+    if (selector) q.set('selector', selector);
+    if (revision !== undefined) q.set('watch', revision);
+    const res = await this.send('GET', `${this.url}/v1/journals?${q}`, undefined, undefined, signal);
+    const text = await res.body.text();
+    if (res.statusCode >= 300) throw errorOf(res.statusCode, text);
+    return JSON.parse(text) as JournalList;
+  }
+
   /** Sends a journals YAML file (see `inlet journals apply`) or specs; the broker validates all before applying any. */
   async applyJournals(specs: string | { journals: JournalSpecInput[] }, dryRun: boolean): Promise<ApplyResults['results']> {
     const [text, type] = typeof specs === 'string' ? [specs, 'application/yaml'] : [JSON.stringify(specs), 'application/json'];

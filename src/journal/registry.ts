@@ -4,6 +4,7 @@ import { join, relative, sep } from 'node:path';
 import { InletError, storageError } from '../errors.js';
 import { KeyLock } from '../key-lock.js';
 import { Selector } from '../protocol/selectors.js';
+import { signal, type Signal } from './deferred.js';
 import { journalFailed } from './failure.js';
 import { writeFileAtomic } from './fsutil.js';
 import { Journal, notFound, removeOwnFiles, type JournalObserver } from './journal.js';
@@ -32,6 +33,17 @@ export class JournalRegistry {
   private readonly locks = new KeyLock();
   /** Called after a journal's record is written (or, with undefined, removed). */
   onChange: ((name: string, record: JournalRecord | undefined) => void) | undefined;
+  /**
+   * Names the set of journals and their specs as listed: it changes whenever a journal is
+   * created, updated, closed or deleted (not on appends), so a listing can be watched. Unique
+   * to this process's life, so a watcher of an earlier broker is answered at once.
+   */
+  get revision(): string {
+    return `${this.boot}.${this.changes}`;
+  }
+  private readonly boot = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  private changes = 0;
+  private listChanged: Signal = signal();
 
   /** Journals that failed recovery, with the JOURNAL_FAILED error their requests answer. */
   readonly failures = new Map<string, InletError>();
@@ -163,7 +175,7 @@ export class JournalRegistry {
       this.journals.set(spec.name, journal);
       this.states.set(spec.name, stream);
       this.sorted = undefined;
-      this.onChange?.(spec.name, { spec, stream });
+      this.recordChanged(spec.name, { spec, stream });
       return true;
     });
   }
@@ -179,11 +191,31 @@ export class JournalRegistry {
       if (action === 'created') {
         await this.create(spec, { createdAt: new Date().toISOString() });
       } else {
-        await this.updateRecord(spec.name, (r) => ({ ...r, spec }));
+        // In memory first, so a watcher the change wakes lists the new spec.
+        const previous = existing!.spec;
         existing!.spec = spec;
+        try {
+          await this.updateRecord(spec.name, (r) => ({ ...r, spec }));
+        } catch (err) {
+          existing!.spec = previous;
+          throw err;
+        }
       }
     }
     return out;
+  }
+
+  /** Resolves at the next change of `revision`. Costs nothing while idle. */
+  nextListChange(): Promise<void> {
+    return this.listChanged.promise;
+  }
+
+  private recordChanged(name: string, record: JournalRecord | undefined): void {
+    this.changes++;
+    const fired = this.listChanged;
+    this.listChanged = signal();
+    fired.fire();
+    this.onChange?.(name, record);
   }
 
   /** Changes a journal's stream state in memory only; `updateState` makes it durable. */
@@ -210,7 +242,7 @@ export class JournalRegistry {
       await writeFileAtomic(join(j.dir, RECORD_FILE), JSON.stringify(record, null, 2)).catch((err: unknown) => {
         throw storageError(err, `updating journal ${name}`);
       });
-      if (!local) this.onChange?.(name, record);
+      if (!local) this.recordChanged(name, record);
     });
   }
 
@@ -222,7 +254,7 @@ export class JournalRegistry {
       this.states.delete(name);
       this.sorted = undefined;
       await j.remove();
-      this.onChange?.(name, undefined);
+      this.recordChanged(name, undefined);
     });
   }
 

@@ -15,7 +15,12 @@ export const JournalInfo = Type.Object({
 export type JournalInfo = Static<typeof JournalInfo>;
 
 /** `GET /v1/journals[?selector=…]`. */
-export const JournalList = Type.Object({ journals: Type.Array(JournalInfo) });
+/**
+ * `GET /v1/journals[?selector=…][&watch=REVISION]`. `revision` names the set of journals and their
+ * specs (not write heads); with `watch`, the broker answers once its revision differs from the
+ * one given, or at its long-poll timeout, so a reader learns of new journals at once.
+ */
+export const JournalList = Type.Object({ journals: Type.Array(JournalInfo), revision: Type.Optional(Type.String()) });
 export type JournalList = Static<typeof JournalList>;
 
 /** What applying one spec did (or, in a dry run, would do). */

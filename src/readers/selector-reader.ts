@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { BrokerClient } from '../client/broker-client.js';
 import { JournalReader } from './journal-reader.js';
 import type { Chunk, ReaderOptions } from './types.js';
@@ -5,7 +6,10 @@ import type { Chunk, ReaderOptions } from './types.js';
 export interface SelectorReaderOptions extends ReaderOptions {
   /** Per-journal start offsets (e.g. saved checkpoints); others start at `offset`. */
   offsets?: Record<string, number>;
-  /** How often to look for journals created after the read began (when following). Default 2s. */
+  /**
+   * When following, journals created after the read began are found at once by watching the
+   * broker's listing; against a broker that cannot be watched, by listing this often. Default 2s.
+   */
   discoverEveryMs?: number;
   /** Chunks buffered across all journals before the readers are paused. Default 16. */
   buffer?: number;
@@ -64,8 +68,10 @@ export class SelectorReader implements AsyncIterable<Chunk> {
 
     const discover = async () => {
       try {
+        let revision: string | undefined;
         do {
-          for (const j of await this.client.listJournals(this.selector)) {
+          const list = await this.client.watchJournals(this.selector, revision, signal);
+          for (const j of list.journals) {
             const name = j.spec.name;
             if (this.readers.has(name)) continue;
             const start = this.opts.offsets?.[name] ?? this.opts.offset ?? 0;
@@ -74,7 +80,8 @@ export class SelectorReader implements AsyncIterable<Chunk> {
             void pump(reader);
           }
           if (!this.opts.follow) break;
-          await new Promise((r) => setTimeout(r, this.opts.discoverEveryMs ?? 2000).unref());
+          revision = list.revision;
+          if (revision === undefined) await sleep(this.opts.discoverEveryMs ?? 2000, undefined, { signal }).catch(() => undefined);
         } while (!signal.aborted);
       } catch (err) {
         if (!signal.aborted) {

@@ -9,16 +9,25 @@ import type { Broker } from '../broker.js';
 /**
  * What the Durable Streams protocol lacks: specs, labels and selector listing.
  *
- * - `GET  /v1/journals[?selector=…]`  → `{ journals: [{ spec, writeHead, … }] }`
+ * - `GET  /v1/journals[?selector=…][&watch=REVISION]`  → `{ journals: [{ spec, writeHead, … }], revision }`;
+ *   with `watch`, answered once the set of journals differs from REVISION (or at the long-poll timeout)
  * - `POST /v1/journals/apply[?dryRun=true]` with `{ journals: [spec…] }` (JSON) or a journals
  *   YAML file → `{ results: [{ name, action: created | updated | unchanged }] }`. All specs are
  *   validated before any is applied.
  */
 export function journalRoutes(app: FastifyInstance, broker: Broker): void {
-  app.get('/v1/journals', { schema: { response: { 200: JournalList } } }, async (req): Promise<JournalList> => {
+  app.get('/v1/journals', { schema: { response: { 200: JournalList } } }, async (req, reply): Promise<JournalList> => {
     const q = req.query as Record<string, string | undefined>;
     const selector = q.selector ? Selector.parse(q.selector) : undefined;
+    if (q.watch !== undefined) {
+      const gone = new AbortController();
+      const onClose = () => gone.abort();
+      reply.raw.once('close', onClose);
+      await broker.waitForListChange(q.watch, gone.signal);
+      reply.raw.off('close', onClose);
+    }
     return {
+      revision: broker.registry.revision,
       journals: visible(req, broker.registry.list(selector), (j) => j.spec).map((j) => {
         const st = broker.registry.state(j.name);
         return {
