@@ -2,6 +2,7 @@ import { loadConfig } from '../broker/config.js';
 import { loadCatalog } from '../catalog/load.js';
 import { startDevDatabases } from '../develop/databases.js';
 import { UsageError } from './args.js';
+import { reportProgress } from './consumer-progress.js';
 import type { Flags, Parsed } from './command.js';
 import { serve, serveFlags } from './serve.js';
 
@@ -24,7 +25,7 @@ export async function develop(args: Parsed): Promise<void> {
   const databases = await startDevDatabases(catalog, loadConfig(flags).dataDir);
   const started = serve(
     { values, positionals: [] },
-    (running, config, served) => {
+    (running, config, served, consumers) => {
       const out = [`inlet develop: catalog ${String(source)}, broker ${running.url}`, ...databases.lines];
       for (const c of served?.collections.values() ?? []) {
         const parts = c.spec.partitionFields.length ? `, partitioned by ${c.spec.partitionFields.join(', ')}` : '';
@@ -43,6 +44,8 @@ export async function develop(args: Parsed): Promise<void> {
         `  lake ${config.store}  (fragments flush every ${config.flushInterval} and at Ctrl-C)`,
       );
       process.stdout.write(out.join('\n') + '\n');
+      // Derivations over history and new tables catch up first: say how far they are.
+      if (consumers) reportProgress(() => consumers.progress(), { tty: process.stderr.isTTY === true, write: (text) => process.stderr.write(text) });
     },
     () => databases.stop(),
   );

@@ -13,6 +13,7 @@ import { DerivationRuntime } from '../derive/runtime.js';
 import { buildModules } from '../derive/typescript.js';
 import { MaterializationRuntime, withLag } from '../materialize/runtime.js';
 import { CAPABILITIES } from '../protocol/auth.js';
+import type { ConsumerProgress } from './consumer-progress.js';
 
 /** A token the consumers of a broker use on it; long-lived, as the process that signs it. */
 const CONSUMER_TOKEN_TTL_MS = 365 * 24 * 3600_000;
@@ -66,6 +67,21 @@ export class ServedConsumers {
       await this.stop();
       throw err;
     }
+  }
+
+  /** How far behind each consumer is, for develop's progress line. */
+  async progress(): Promise<ConsumerProgress[]> {
+    const out: ConsumerProgress[] = [];
+    for (const d of (await this.derivations?.refreshStatus()) ?? []) {
+      const lagBytes = Object.values(d.sources).reduce((n, s) => n + s.lagBytes, 0);
+      out.push({ kind: 'derivation', name: d.name, lagBytes, done: d.read, ...(d.state === 'failed' ? { failed: d.lastError ?? 'failed' } : {}) });
+    }
+    if (this.materializations && this.client) {
+      for (const m of await withLag(this.materializations.status(), this.client)) {
+        out.push({ kind: 'materialization', name: m.name, lagBytes: m.lagBytes, done: m.rowsWritten, ...(m.state === 'failed' ? { failed: m.lastError ?? 'failed' } : {}) });
+      }
+    }
+    return out;
   }
 
   async stop(): Promise<void> {

@@ -51,7 +51,7 @@ function placeholder(key: string, p: SchemaProperty): string {
  */
 export async function serve(
   args: Parsed,
-  announce?: (running: RunningBroker, config: BrokerConfig, served: ServedCollections | undefined) => void,
+  announce?: (running: RunningBroker, config: BrokerConfig, served: ServedCollections | undefined, consumers: ServedConsumers | undefined) => void,
   /** Runs after the broker has stopped, before the process exits (develop stops its databases). */
   onStopped?: () => Promise<void>,
 ): Promise<void> {
@@ -80,7 +80,7 @@ export async function serve(
     await running.stop();
     throw err;
   }
-  announce?.(running, config, served);
+  announce?.(running, config, served, consumers);
   // One plain line on stdout, for scripts and tests that start a broker on port 0.
   process.stdout.write(`listening on ${running.url}\n`);
   let signals = 0;
