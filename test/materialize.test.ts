@@ -75,11 +75,11 @@ test.serial('a catalog endpoint naming an unset variable fails at load, naming i
 test.serial('a materialization keeps each table equal to the reduction of the collection, and a second run adds only what is new', async (t) => {
   const { b, env } = await setup(t);
   await ingestVisits(b, 0, 300);
-  const first = await runMaterializer(b.url, env, ['--until-settled']);
+  const first = await runMaterializer(b.url, env, ['--settle']);
   t.is(first.exit, 0, first.stderr);
   await assertTables(t, b, env);
   await ingestVisits(b, 300, 150, 30);
-  const second = await runMaterializer(b.url, env, ['--until-settled']);
+  const second = await runMaterializer(b.url, env, ['--settle']);
   t.is(second.exit, 0, second.stderr);
   await assertTables(t, b, env);
 });
@@ -88,10 +88,10 @@ for (const point of ['consumer.read:100', 'materialize.load:3', 'materialize.sto
   test.serial(`SIGKILL at ${point}: after a restart every table is exactly the reduction of all input`, async (t) => {
     const { b, env } = await setup(t);
     await ingestVisits(b, 0, 300, 20, 25);
-    const crashed = await runMaterializer(b.url, { ...env, INLET_CRASH_AT: point }, ['--until-settled', '--max-txn-ms', '5']);
+    const crashed = await runMaterializer(b.url, { ...env, INLET_CRASH_AT: point }, ['--settle', '--txn-ms', '5']);
     t.is(crashed.exit, 'SIGKILL', `the materializer should have killed itself at ${point}: ${crashed.stderr}`);
     await ingestVisits(b, 300, 100);
-    const again = await runMaterializer(b.url, env, ['--until-settled', '--max-txn-ms', '5']);
+    const again = await runMaterializer(b.url, env, ['--settle', '--txn-ms', '5']);
     t.is(again.exit, 0, again.stderr);
     await assertTables(t, b, env);
   });
@@ -100,7 +100,7 @@ for (const point of ['consumer.read:100', 'materialize.load:3', 'materialize.sto
 test.serial('a second process fences the first off: its next commit fails and it exits, and the tables stay exact', async (t) => {
   const { b, env } = await setup(t);
   await ingestVisits(b, 0, 100);
-  const first = spawn(process.execPath, [CLI, 'materializations', 'run', '--source', USERS_CATALOG, '--broker', b.url], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const first = spawn(process.execPath, [CLI, 'runtime', '--catalog', USERS_CATALOG, '--broker', b.url], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   t.teardown(() => first.kill('SIGKILL'));
   let firstErr = '';
   first.stderr.on('data', (c: Buffer) => (firstErr += c.toString()));
@@ -111,12 +111,12 @@ test.serial('a second process fences the first off: its next commit fails and it
     if (Number(rows[0]!.n) === 1 && Number((await pg.query<{ n: string }>('SELECT count(*) AS n FROM inlet_checkpoints WHERE checkpoint IS NOT NULL'))[0]!.n) === 2) break;
     await new Promise((r) => setTimeout(r, 20));
   }
-  const second = await runMaterializer(b.url, env, ['--until-settled']);
+  const second = await runMaterializer(b.url, env, ['--settle']);
   t.is(second.exit, 0, second.stderr);
   await ingestVisits(b, 100, 50);
   t.is(await firstExit, 1, 'the fenced process exits with an error');
   t.regex(firstErr, /another process has opened it since this one did/);
-  const last = await runMaterializer(b.url, env, ['--until-settled']);
+  const last = await runMaterializer(b.url, env, ['--settle']);
   t.is(last.exit, 0, last.stderr);
   await assertTables(t, b, env);
 });
@@ -142,7 +142,7 @@ test.serial('schema evolution: a new optional field becomes a new column; a chan
   );
   const b = await startBroker({ args: ['--catalog', join(dir, 'collection.flow.yaml')] });
   t.teardown(() => cleanup(b));
-  const materialize = () => runCli(['materializations', 'run', '--source', join(dir, 'view.flow.yaml'), '--broker', b.url, '--until-settled']);
+  const materialize = () => runCli(['runtime', '--catalog', join(dir, 'view.flow.yaml'), '--broker', b.url, '--settle']);
   const columns = async () => (await pg.query<{ c: string }>("SELECT column_name AS c FROM information_schema.columns WHERE table_name = 'things' ORDER BY ordinal_position")).map((r) => r.c);
 
   t.is((await ingest(b, { 'acme/things': [{ id: 'a', n: 1 }] })).status, 200);
@@ -174,9 +174,9 @@ test.serial('schema evolution: a new optional field becomes a new column; a chan
 test.serial('full reduction keeps one row per key; delta updates append each transaction\'s combined documents', async (t) => {
   const { b, env } = await setup(t);
   await ingestVisits(b, 0, 40, 4, 10);
-  t.is((await runMaterializer(b.url, env, ['--until-settled', '--max-txn-ms', '5'])).exit, 0);
+  t.is((await runMaterializer(b.url, env, ['--settle', '--txn-ms', '5'])).exit, 0);
   await ingestVisits(b, 40, 40, 4, 10);
-  t.is((await runMaterializer(b.url, env, ['--until-settled', '--max-txn-ms', '5'])).exit, 0);
+  t.is((await runMaterializer(b.url, env, ['--settle', '--txn-ms', '5'])).exit, 0);
   const full = await pg.query<{ n: string }>('SELECT count(*) AS n FROM users');
   const delta = await pg.query<{ n: string; keys: string }>('SELECT count(*) AS n, count(DISTINCT id) AS keys FROM user_visits');
   t.is(Number(full[0]!.n), 4);

@@ -41,16 +41,19 @@ const develop: Command = {
 
 const runtime: Command = {
   name: 'runtime',
-  summary: "run a catalog's derivations against a broker",
+  summary: "run a catalog's derivations and materializations against a broker",
   usage: '--catalog FILE [--data-dir DIR] [--port N] [--settle] [--broker URL]',
   description:
-    'Runs every derivation of the catalog in this process, reading and publishing through the broker\'s\n' +
-    'HTTP API. Registers live in DIR/derive (default ./data); --port serves GET /v1/derivations and /metrics.',
+    'Runs every derivation and materialization of the catalog in this process, reading and publishing\n' +
+    "through the broker's HTTP API (inlet serve --catalog runs them beside the broker instead). Registers\n" +
+    'live in DIR/derive (default ./data); --port serves GET /v1/derivations, /v1/materializations and\n' +
+    '/metrics. A materialization that fails for good (another process took it over, an incompatible\n' +
+    'table) ends the process with exit 1.',
   flags: {
     catalog: { type: 'string', value: 'FILE', description: 'the catalog (required)' },
     'data-dir': { type: 'string', value: 'DIR', description: 'where registers and built modules live', default: './data' },
     port: { type: 'string', value: 'N', description: 'serve status and metrics on this port (0: any free port)' },
-    settle: { type: 'boolean', description: 'stop once every derivation has caught up with its sources; exit 1 if one failed' },
+    settle: { type: 'boolean', description: 'stop once every derivation and materialization has caught up with its sources; exit 1 if one failed' },
     'txn-ms': { type: 'string', value: 'MS', description: 'longest a transaction stays open', default: '1000' },
     ...BROKER,
   },
@@ -267,7 +270,7 @@ const SOURCE: Flags = { source: { type: 'string', value: 'CATALOG', description:
 
 const materializations: Command = {
   name: 'materializations',
-  summary: 'collections kept as PostgreSQL and SQLite tables: ddl, run, status',
+  summary: 'collections kept as PostgreSQL and SQLite tables: ddl, status',
   subcommands: [
     {
       name: 'ddl',
@@ -276,19 +279,6 @@ const materializations: Command = {
       flags: SOURCE,
       positionals: { min: 0, max: 0 },
       run: async (a) => (await import('./materializations.js')).ddl(a),
-    },
-    {
-      name: 'run',
-      summary: "run a catalog's materializations against a broker (inlet serve --catalog runs them too)",
-      usage: '--source CATALOG [--until-settled] [flags]',
-      flags: {
-        ...SOURCE,
-        'until-settled': { type: 'boolean', description: 'exit once everything the sources held at the start is committed' },
-        'max-txn-ms': { type: 'string', value: 'N', description: 'a transaction takes documents for at most this long', default: '1000' },
-        ...BROKER,
-      },
-      positionals: { min: 0, max: 0 },
-      run: async (a) => (await import('./materializations.js')).run(a),
     },
     {
       name: 'status',

@@ -1,19 +1,21 @@
-import { createServer } from 'node:http';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
+import fastify from 'fastify';
 import { Registry } from 'prom-client';
 import { loadCatalog } from '../catalog/load.js';
-import { Appender } from '../client/appender.js';
-import { registerDerivationMetrics } from '../derive/metrics.js';
-import { DerivationRuntime, type DerivationStatus } from '../derive/runtime.js';
-import { buildModules } from '../derive/typescript.js';
+import type { DerivationStatus } from '../derive/runtime.js';
 import { InletError } from '../errors.js';
 import { brokerClient, intFlag } from './args.js';
 import type { Parsed } from './command.js';
+import { createLogger } from './log.js';
+import { ServedConsumers } from './serve-consumers.js';
 
 /**
- * `inlet runtime`: runs every derivation of a catalog in this process against a (remote)
- * broker, over its HTTP client. `--port` serves `GET /v1/derivations` and `/metrics`.
- * `--settle` stops once every derivation has caught up with its sources (exit 1 if one failed).
+ * `inlet runtime`: runs every derivation and materialization of a catalog in this process
+ * against a (remote) broker, over its HTTP API only. `--port` serves `GET /v1/derivations`,
+ * `GET /v1/materializations` and `/metrics`. `--settle` stops once every one has committed what
+ * its sources held (exit 1 if one failed). A materialization that fails for good (another
+ * process took it over, an incompatible table) ends the process with exit 1; a derivation that
+ * fails stops alone, with its error in its status.
  */
 export async function runtime({ values }: Parsed): Promise<void> {
   const catalogPath = values.catalog as string | undefined;
@@ -21,50 +23,41 @@ export async function runtime({ values }: Parsed): Promise<void> {
   const dataDir = resolve((values['data-dir'] as string | undefined) ?? './data');
   const port = intFlag(values.port as string | undefined, '--port');
   const txnMs = intFlag(values['txn-ms'] as string | undefined, '--txn-ms') ?? 1000;
+  if (!(txnMs > 0)) throw new InletError('BAD_REQUEST', '--txn-ms: must be a number of milliseconds above 0');
   const catalog = await loadCatalog(catalogPath);
   const client = brokerClient(values);
-  const module = await buildModules(catalog, { dir: join(dataDir, 'modules') });
-  const rt = await DerivationRuntime.start({ catalog, client, writer: new Appender(client), dataDir, maxTxnMs: txnMs, stallMs: Math.min(20, txnMs), ...(module ? { module } : {}) });
-  if (values.settle) {
-    try {
-      await rt.settled();
-    } finally {
-      await rt.stop();
-    }
-    return;
-  }
   const registry = new Registry();
-  registerDerivationMetrics(registry, () => rt.refreshStatus());
-  let server: ReturnType<typeof createServer> | undefined;
-  if (port !== undefined) {
-    server = createServer((req, res) => {
-      void (async () => {
-        if (req.method === 'GET' && req.url === '/v1/derivations') {
-          res.setHeader('content-type', 'application/json');
-          res.end(JSON.stringify({ derivations: await rt.refreshStatus() }));
-        } else if (req.method === 'GET' && req.url === '/metrics') {
-          res.setHeader('content-type', registry.contentType);
-          res.end(await registry.metrics());
-        } else {
-          res.statusCode = 404;
-          res.end();
-        }
-      })().catch((err: unknown) => {
-        res.statusCode = 500;
-        res.end(String(err));
-      });
-    });
-    await new Promise<void>((ok) => server!.listen(port, '127.0.0.1', ok));
-    const addr = server.address();
-    process.stdout.write(`listening on http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : port}\n`);
+  const consumers = new ServedConsumers(catalog, dataDir, { maxTxnMs: txnMs, stallMs: Math.min(20, txnMs) });
+  const app = port === undefined ? undefined : fastify();
+  if (app) {
+    consumers.routes(app, registry);
+    app.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
   }
-  process.stdout.write(`running ${rt.status().length} derivations\n`);
-  await new Promise<void>((ok) => {
-    process.once('SIGTERM', ok);
-    process.once('SIGINT', ok);
-  });
-  server?.close();
-  await rt.stop();
+  await consumers.start(client.url, { registry, log: createLogger('warn'), ...(typeof values.token === 'string' ? { token: values.token } : {}) });
+  try {
+    const failed = consumers.failedForGood();
+    if (values.settle) {
+      const err = await Promise.race([consumers.settled().then(() => undefined), failed]);
+      if (err) throw err;
+      return;
+    }
+    if (app) {
+      await app.listen({ port: port!, host: '127.0.0.1' });
+      const addr = app.server.address();
+      process.stdout.write(`listening on http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : port}\n`);
+    }
+    const { derivations, materializations } = consumers.counts;
+    process.stdout.write(`running ${derivations} derivations and ${materializations} materializations\n`);
+    const stopped = new Promise<undefined>((ok) => {
+      process.once('SIGTERM', () => ok(undefined));
+      process.once('SIGINT', () => ok(undefined));
+    });
+    const err = await Promise.race([stopped, failed]);
+    if (err) throw err;
+  } finally {
+    await app?.close();
+    await consumers.stop();
+  }
 }
 
 /** `inlet derivations status`: the derivations a broker (or runtime) runs, one line each. */

@@ -23,9 +23,9 @@ export async function develop(args: Parsed): Promise<void> {
   const flags = Object.fromEntries(Object.entries(values).filter(([k]) => k !== 'help').map(([k, v]) => [k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()), v]));
   const catalog = await loadCatalog(source);
   const databases = await startDevDatabases(catalog, loadConfig(flags).dataDir);
-  const started = serve(
-    { values, positionals: [] },
-    (running, config, served, consumers) => {
+  const started = serve({ values, positionals: [] }, {
+    catalog,
+    announce: (running, config, served, consumers) => {
       const out = [`inlet develop: catalog ${String(source)}, broker ${running.url}`, ...databases.lines];
       for (const c of served?.collections.values() ?? []) {
         const parts = c.spec.partitionFields.length ? `, partitioned by ${c.spec.partitionFields.join(', ')}` : '';
@@ -47,8 +47,8 @@ export async function develop(args: Parsed): Promise<void> {
       // Derivations over history and new tables catch up first: say how far they are.
       if (consumers) reportProgress(() => consumers.progress(), { tty: process.stderr.isTTY === true, write: (text) => process.stderr.write(text) });
     },
-    () => databases.stop(),
-  );
+    onStopped: () => databases.stop(),
+  });
   await started.catch(async (err: unknown) => {
     await databases.stop();
     throw err;

@@ -1,7 +1,6 @@
 import { loadCatalog } from '../catalog/load.js';
-import { Appender } from '../client/appender.js';
 import { InletError } from '../errors.js';
-import { MaterializationRuntime, type MaterializationStatus } from '../materialize/runtime.js';
+import type { MaterializationStatus } from '../materialize/runtime.js';
 import { createTableSql, tablePlan } from '../materialize/table.js';
 import { brokerClient, UsageError } from './args.js';
 import type { Parsed } from './command.js';
@@ -25,27 +24,6 @@ export async function ddl({ values }: Parsed): Promise<void> {
   }
   if (out.length === 0) out.push('-- the catalog declares no materializations');
   process.stdout.write(out.join('\n') + '\n');
-}
-
-/**
- * `inlet materializations run --source FILE`: runs the catalog's materializations against a
- * broker until SIGINT/SIGTERM, or with --until-settled until they have committed what the
- * sources held at the start (exit 0), or failed for good (exit 1).
- */
-export async function run({ values }: Parsed): Promise<void> {
-  const catalog = await loadCatalog(sourceOf(values));
-  const client = brokerClient(values);
-  const maxTxnMs = values['max-txn-ms'] === undefined ? undefined : Number(values['max-txn-ms']);
-  if (maxTxnMs !== undefined && !(maxTxnMs > 0)) throw new UsageError('--max-txn-ms: must be a number of milliseconds above 0');
-  const runtime = await MaterializationRuntime.start({ catalog, client, writer: new Appender(client), ...(maxTxnMs ? { maxTxnMs } : {}) });
-  const failed = runtime.failed().then((s) => new InletError('INTERNAL', `materialization ${s.name} failed: ${s.lastError ?? 'unknown error'}`));
-  try {
-    const done = values['until-settled'] === true ? runtime.settled() : new Promise<void>((resolve) => (process.once('SIGINT', resolve), process.once('SIGTERM', resolve)));
-    const err = await Promise.race([done.then(() => undefined), failed]);
-    if (err) throw err;
-  } finally {
-    await runtime.stop();
-  }
 }
 
 /** `inlet materializations status`: each materialization of a serving process, from `GET /v1/materializations`. */

@@ -5,13 +5,14 @@ import type { Registry } from 'prom-client';
 import { Agent } from 'undici';
 import type { AuthKeys } from '../broker/access/tokens.js';
 import { createToken } from '../broker/access/tokens.js';
-import { loadCatalog } from '../catalog/load.js';
+import type { Catalog } from '../catalog/types.js';
 import { Appender } from '../client/appender.js';
 import { BrokerClient } from '../client/broker-client.js';
 import { registerDerivationMetrics } from '../derive/metrics.js';
 import { DerivationRuntime } from '../derive/runtime.js';
 import { buildModules } from '../derive/typescript.js';
 import { MaterializationRuntime, withLag } from '../materialize/runtime.js';
+import { InletError } from '../errors.js';
 import { CAPABILITIES } from '../protocol/auth.js';
 import type { ConsumerProgress } from './consumer-progress.js';
 
@@ -19,10 +20,11 @@ import type { ConsumerProgress } from './consumer-progress.js';
 const CONSUMER_TOKEN_TTL_MS = 365 * 24 * 3600_000;
 
 /**
- * The consumers of `inlet serve --catalog`: its derivations and materializations, which talk
- * to the broker through its HTTP API as `inlet runtime` would from another process. `routes`
- * adds `GET /v1/derivations` and `GET /v1/materializations` and their metrics before the broker
- * listens; `start` runs them once it does; `stop` stops them before the broker drains.
+ * The consumers of a catalog: its derivations and materializations, which talk to the broker
+ * through its HTTP API only, whether they run beside it (`inlet serve --catalog`, `develop`) or
+ * in a process of their own (`inlet runtime`). `routes` adds `GET /v1/derivations` and
+ * `GET /v1/materializations` and their metrics to a server; `start` runs them against a broker;
+ * `stop` stops them (before the broker drains, when beside it).
  */
 export class ServedConsumers {
   private derivations: DerivationRuntime | undefined;
@@ -32,8 +34,10 @@ export class ServedConsumers {
   private readonly agent = new Agent();
 
   constructor(
-    private readonly catalogPath: string,
+    private readonly catalog: Catalog,
     private readonly dataDir: string,
+    /** Transaction bounds of every consumer (see ConsumerOptions); their defaults otherwise. */
+    private readonly txn: { maxTxnMs?: number; stallMs?: number } = {},
   ) {}
 
   routes(app: FastifyInstance, registry: Registry): void {
@@ -45,28 +49,48 @@ export class ServedConsumers {
   }
 
   /**
-   * Starts the catalog's consumers against the broker at `url`. With `authKeys` (the broker
-   * checks tokens) they carry a token of every capability that this process signs.
+   * Starts the catalog's consumers against the broker at `url`, with `token`, or, given the
+   * broker's `authKeys`, with a token of every capability that this process signs.
    */
-  async start(url: string, opts: { registry: Registry; log: Logger; authKeys?: AuthKeys }): Promise<void> {
-    const catalog = await loadCatalog(this.catalogPath);
-    const token = opts.authKeys ? await createToken(opts.authKeys, { capabilities: [...CAPABILITIES], selector: '', ttlMs: CONSUMER_TOKEN_TTL_MS }) : undefined;
+  async start(url: string, opts: { registry: Registry; log: Logger; authKeys?: AuthKeys; token?: string }): Promise<void> {
+    const catalog = this.catalog;
+    const token = opts.authKeys ? await createToken(opts.authKeys, { capabilities: [...CAPABILITIES], selector: '', ttlMs: CONSUMER_TOKEN_TTL_MS }) : opts.token;
     const client = (this.client = new BrokerClient(url, { dispatcher: this.agent, ...(token ? { token } : {}) }));
     const writer = new Appender(client);
     try {
       if ([...catalog.collections.values()].some((c) => c.derivation)) {
         const module = await buildModules(catalog, { dir: join(this.dataDir, 'modules') });
-        this.derivations = await DerivationRuntime.start({ catalog, client, writer, dataDir: this.dataDir, ...(module ? { module } : {}) });
+        this.derivations = await DerivationRuntime.start({ catalog, client, writer, dataDir: this.dataDir, ...this.txn, ...(module ? { module } : {}) });
         opts.log.info({ derivations: this.derivations.status().map((d) => d.name) }, 'derivations started');
       }
       if (catalog.materializations.length > 0) {
-        this.materializations = await MaterializationRuntime.start({ catalog, client, writer, registry: opts.registry });
+        this.materializations = await MaterializationRuntime.start({ catalog, client, writer, registry: opts.registry, ...this.txn });
         opts.log.info({ materializations: catalog.materializations.map((m) => m.name) }, 'materializations started');
       }
     } catch (err) {
       await this.stop();
       throw err;
     }
+  }
+
+  /** How many derivations and materializations run. */
+  get counts(): { derivations: number; materializations: number } {
+    return { derivations: this.derivations?.status().length ?? 0, materializations: this.materializations?.status().length ?? 0 };
+  }
+
+  /**
+   * Resolves once every consumer has committed what its sources held (derivations first, then
+   * the materializations, which may read what they derived). Rejects when one has failed.
+   */
+  async settled(): Promise<void> {
+    await this.derivations?.settled();
+    await this.materializations?.settled();
+  }
+
+  /** Resolves with the error of the first materialization that fails for good (fenced off, an incompatible table). */
+  async failedForGood(): Promise<InletError> {
+    const s = await (this.materializations?.failed() ?? new Promise<never>(() => undefined));
+    return new InletError('INTERNAL', `materialization ${s.name} failed: ${s.lastError ?? 'unknown error'}`);
   }
 
   /** How far behind each consumer is, for develop's progress line. */

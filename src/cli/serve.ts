@@ -2,6 +2,8 @@ import { loadConfig, configSchema, envName, flagName, DURATION, SIZE, type Broke
 import { requestGuard } from '../broker/access/index.js';
 import { startBroker, type RunningBroker } from '../broker/daemon.js';
 import { collectionsPlugin, openCollections, type ServedCollections } from '../collections/ingest-plugin.js';
+import { loadCatalog } from '../catalog/load.js';
+import type { Catalog } from '../catalog/types.js';
 import { InletError } from '../errors.js';
 import type { Flag, Flags, Parsed } from './command.js';
 import { suggest } from './command.js';
@@ -44,28 +46,35 @@ function placeholder(key: string, p: SchemaProperty): string {
   return key.replace(/^.*(?=[A-Z])/, '').toUpperCase();
 }
 
+export interface ServeOptions {
+  /** Called once the broker listens, to print what it serves. */
+  announce?: (running: RunningBroker, config: BrokerConfig, served: ServedCollections | undefined, consumers: ServedConsumers | undefined) => void;
+  /** Runs after the broker has stopped, before the process exits (develop stops its databases). */
+  onStopped?: () => Promise<void>;
+  /** The catalog of --catalog, when the caller has loaded it already. */
+  catalog?: Catalog;
+}
+
 /**
  * `inlet serve`: runs until SIGTERM or SIGINT, then drains in-flight appends and exits 0.
  * A start-up failure (data dir locked or unwritable, port busy, bad catalog, unusable store)
  * throws an InletError whose message names what is wrong and what to do.
  */
-export async function serve(
-  args: Parsed,
-  announce?: (running: RunningBroker, config: BrokerConfig, served: ServedCollections | undefined, consumers: ServedConsumers | undefined) => void,
-  /** Runs after the broker has stopped, before the process exits (develop stops its databases). */
-  onStopped?: () => Promise<void>,
-): Promise<void> {
+export async function serve(args: Parsed, opts: ServeOptions = {}): Promise<void> {
+  const { announce, onStopped } = opts;
   const flags = Object.fromEntries(Object.entries(args.values).filter(([k]) => k !== 'help').map(([k, v]) => [k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()), v]));
   warnUnknownEnv();
   const config = loadConfig(flags);
   const log = createLogger(config.logLevel);
   let running: RunningBroker;
   let served: ServedCollections | undefined;
-  const consumers = config.catalog ? new ServedConsumers(config.catalog, config.dataDir) : undefined;
+  // Loaded once, before the port is taken: a bad catalog is one clear error and nothing started.
+  const catalog = opts.catalog ?? (config.catalog ? await loadCatalog(config.catalog) : undefined);
+  const consumers = catalog ? new ServedConsumers(catalog, config.dataDir) : undefined;
   let registry: Registry | undefined;
   try {
     running = await startBroker(config, log, async (app, broker) => {
-      if (config.catalog) served = await openCollections(config.catalog, config.dataDir, broker.writer, log);
+      if (catalog) served = await openCollections(catalog, config.catalog!, config.dataDir, broker.writer, log);
       registry = broker.metrics.registry;
       consumers?.routes(app, registry);
       await app.register(collectionsPlugin, { broker: broker.writer, served, limits: { maxBodySize: config.maxIngestSize, maxDepth: config.maxJsonDepth }, guard: requestGuard });

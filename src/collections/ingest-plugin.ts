@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { loadCatalog } from '../catalog/load.js';
+import type { Catalog } from '../catalog/types.js';
 import { InletError } from '../errors.js';
 import { findInexactInteger, inexactReason } from '../protocol/json-exact.js';
 import { formatPointer } from '../doc/json.js';
@@ -39,8 +39,8 @@ export interface ServedCollections {
  * interrupted (their log is `<dataDir>/ingest`), and brings partition journals to their
  * collection's fragment settings. Throws INVALID_CATALOG or INVALID_SCHEMA for a bad catalog.
  */
-export async function openCollections(path: string, dataDir: string, broker: BrokerPort, log: Logger): Promise<ServedCollections> {
-  const collections = compileCatalog(await loadCatalog(path));
+export async function openCollections(catalog: Catalog, path: string, dataDir: string, broker: BrokerPort, log: Logger): Promise<ServedCollections> {
+  const collections = compileCatalog(catalog);
   const ingester = await Ingester.open(join(dataDir, 'ingest'), collections, broker, log);
   // Partition journals follow their collection's fragment settings as the catalog changes.
   const updates: JournalSpecInput[] = [];

@@ -74,12 +74,12 @@ function strip(u: User): User {
 }
 
 /**
- * Runs `inlet materializations run --until-settled` over the users catalog to its end (or its
+ * Runs `inlet runtime --settle` over the users catalog to its end (or its
  * crash): resolves with its exit code or signal, and its stderr.
  */
 export function runMaterializer(url: string, env: NodeJS.ProcessEnv, args: string[] = []): Promise<{ exit: number | string; stderr: string }> {
   return new Promise((resolve) => {
-    const proc = spawn(process.execPath, [CLI, 'materializations', 'run', '--source', USERS_CATALOG, '--broker', url, ...args], {
+    const proc = spawn(process.execPath, [CLI, 'runtime', '--catalog', USERS_CATALOG, '--broker', url, ...args], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
