@@ -58,12 +58,13 @@ test('a column name over 63 bytes is an error at load, not a silent truncation',
   await refuses(t, '  - { endpoint: { name: db, config: { table: users } }, source: { name: acme/users } }', /c\.flow\.yaml:\d+ materializations\[0\]: column aVeryLong\w+ of acme\/users is longer than 63 bytes/);
 });
 
-test('unknown endpoints, collections and fields, and an excluded key, are errors naming their place', async (t) => {
+test('unknown endpoints, collections, fields and partition fields, and an excluded key, are errors naming their place', async (t) => {
   await refuses(t, `  - { endpoint: { name: nope, config: { table: t } }, source: { name: acme/users } }`, /materializations\[0\]\.endpoint\.name: no endpoint nope is declared \(endpoints: db\)/);
   await refuses(t, `  - { endpoint: { name: db, config: { table: t } }, source: { name: acme/nope } }`, /materializations\[0\]\.source\.name: no collection acme\/nope is declared/);
   await refuses(t, `  - { endpoint: { name: db, config: { table: t } }, source: { name: acme/users }, fields: { include: [zzz] } }`, /materializations\[0\]\.fields\.include\[0\]: acme\/users has no field zzz/);
   await refuses(t, `  - { endpoint: { name: db, config: { table: t } }, source: { name: acme/users }, fields: { exclude: [id] } }`, /fields\.exclude\[0\]: id is part of the key of acme\/users and cannot be excluded/);
   await refuses(t, `  - { endpoint: { name: db, config: { table: t } }, source: { name: acme/users }, bogus: 1 }`, /materializations\[0\]/);
+  await refuses(t, `  - { endpoint: { name: db, config: { table: t } }, source: { name: acme/users, partitions: { include: { region: [eu] } } } }`, /materializations\[0\]\.source\.partitions\.include\.region: region is not a partition field of acme\/users/);
 });
 
 test('fields.include adds a non-scalar field as a JSON column', async (t) => {

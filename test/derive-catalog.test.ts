@@ -64,7 +64,7 @@ for (const [what, derivation, message] of [
   ['shuffle keys whose types differ', `      transform:\n        a:\n          source: { name: acme/messages }\n          shuffle: { key: [/roomId] }\n        b:\n          source: { name: acme/rooms }`, /transform\.b\.shuffle: shuffle key types \(integer\) differ from those of transform a \(string\)/],
   ['readDelay', `      transform:\n        t:\n          source: { name: acme/messages }\n          readDelay: 1h`, /c\.flow\.yaml:\d+ collections\."acme\/out"\.derivation\.transform\.t\.readDelay: readDelay is a Flow field inlet does not support/],
   ['an unknown lambda', `      transform:\n        t:\n          source: { name: acme/messages }\n          update: { lambda: sql }`, /c\.flow\.yaml:\d+ collections\."acme\/out"\.derivation\.transform\.t\.update\.lambda/],
-  ['an exclude partition selector', `      transform:\n        t:\n          source: { name: acme/messages, partitions: { exclude: { x: [1] } } }`, /partitions\.exclude: inlet reads partitions by include only/],
+  ['a partition selector naming no partition field', `      transform:\n        t:\n          source: { name: acme/messages, partitions: { exclude: { x: [1] } } }`, /transform\.t\.source\.partitions\.exclude\.x: x is not a partition field of acme\/messages/],
 ] as const) {
   test(`a derivation with ${what} is refused naming file, line and path`, async (t) => {
     const err = await t.throwsAsync(loadCatalog(await write(t, derived(derivation))), { instanceOf: InletError, message });

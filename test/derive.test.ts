@@ -230,3 +230,40 @@ test.serial('a second process running the same derivation fences the first: one 
   t.regex(String(failed[0]!.reason), /offset/i);
   await assertTotals(t, b, 200);
 });
+
+test.serial('a transform reads the partitions its source selects: several values included, others excluded', async (t) => {
+  const { b, client, dir } = await setup(t);
+  await ingestEvents(b, 0, 90);
+  const catalogPath = join(dir, 'kept.flow.yaml');
+  const schema = '{ type: object, required: [id, shard], properties: { id: { type: integer }, shard: { type: integer }, via: { type: string } } }';
+  await writeFile(
+    catalogPath,
+    [
+      `import: [${JSON.stringify(EVENTS)}]`,
+      'collections:',
+      ...[
+        ['acme/included', '{ include: { shard: [0, 2] } }'],
+        ['acme/excluded', '{ exclude: { shard: [0] } }'],
+      ].flatMap(([name, partitions]) => [
+        `  ${name}:`,
+        '    key: [/id]',
+        `    schema: ${schema}`,
+        '    derivation:',
+        '      transform:',
+        '        fromEvents:',
+        `          source: { name: acme/events, partitions: ${partitions} }`,
+        '          publish: { lambda: typescript }',
+      ]),
+    ].join('\n'),
+  );
+  const module = join(dir, 'kept.mjs');
+  const publish = 'fromEventsPublish(s) { return [{ id: s.id, shard: s.shard }]; }';
+  await writeFile(module, `export class AcmeIncluded { ${publish} }\nexport class AcmeExcluded { ${publish} }\n`);
+  const rt = await DerivationRuntime.start({ catalog: await loadCatalog(catalogPath), client, writer: new Appender(client), module, dataDir: join(dir, 'rt') });
+  t.teardown(() => rt.stop());
+  await rt.settled();
+  const shards = async (name: string) => [...new Set((await committedDocs<{ shard: number }>(b, name)).map((d) => d.shard))].sort();
+  t.deepEqual(await shards('acme/included'), [0, 2]);
+  t.deepEqual(await shards('acme/excluded'), [1, 2]);
+  t.is((await committedDocs(b, 'acme/included')).length, 60);
+});

@@ -4,6 +4,7 @@ import type { Path } from '../yaml.js';
 import type { SchemaLoader } from './schema-bundle.js';
 import type { SourceFile } from './source.js';
 import type { CollectionSpec, DerivationSpec, LambdaSpec, TransformSpec } from './types.js';
+import { partitionSelectorSchema, selectorProblem } from './partitions.js';
 
 /** Flow fields of a derivation that inlet does not implement: named in an error rather than ignored. */
 const UNSUPPORTED_DERIVATION = ['typescript', 'shards'];
@@ -28,7 +29,6 @@ const lambdaSchema = {
   },
 } as const;
 
-const selectorValues = { type: 'object', additionalProperties: { type: 'array', minItems: 1, items: { anyOf: [{ type: 'string' }, { type: 'integer' }, { type: 'boolean' }] } } };
 
 const derivationDefSchema = {
   type: 'object',
@@ -54,7 +54,7 @@ const derivationDefSchema = {
             required: ['name'],
             properties: {
               name: { type: 'string', minLength: 1 },
-              partitions: { type: 'object', additionalProperties: false, properties: { include: selectorValues, exclude: selectorValues } },
+              partitions: partitionSelectorSchema,
             },
           },
           shuffle: {
@@ -166,13 +166,8 @@ export function checkDerivationSources(
       const path = `collections."${spec.name}".derivation.transform.${t.name}`;
       const src = collections.get(t.reads.name);
       if (!src) throw errorAt(t.source, `${path}.source.name`, `no collection ${t.reads.name} in the catalog`);
-      for (const [kind, sel] of Object.entries(t.reads.partitions ?? {})) {
-        if (kind === 'exclude') throw errorAt(t.source, `${path}.source.partitions.exclude`, 'inlet reads partitions by include only');
-        for (const [field, values] of Object.entries(sel ?? {})) {
-          if ((values as unknown[]).length !== 1) throw errorAt(t.source, `${path}.source.partitions.include.${field}`, 'inlet reads one value per partition field');
-          if (!src.partitionFields.includes(field)) throw errorAt(t.source, `${path}.source.partitions.${kind}.${field}`, `${t.reads.name} has no partition field ${field}`);
-        }
-      }
+      const bad = selectorProblem(t.reads.partitions, src);
+      if (bad) throw errorAt(t.source, `${path}.source.partitions.${bad.path.join('.')}`, bad.problem);
       if (t.shuffle.length === 0) t.shuffle = [...src.key];
       const types = t.shuffle.map((ptr) => {
         const inferred = schemas.infer(src.schema, parsePointer(ptr));

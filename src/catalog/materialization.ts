@@ -5,6 +5,7 @@ import type { Path } from '../yaml.js';
 import type { SchemaLoader } from './schema-bundle.js';
 import type { SourceFile } from './source.js';
 import type { CollectionSpec, EndpointSpec, MaterializationSpec, MaterializedField, PartitionSelector } from './types.js';
+import { partitionSelectorSchema, selectorProblem } from './partitions.js';
 
 /** A materialization as a catalog file writes it (Flow's 2021 syntax). */
 interface MaterializationDef {
@@ -13,8 +14,6 @@ interface MaterializationDef {
   fields?: { include?: string[] | Record<string, unknown>; exclude?: string[]; recommended?: boolean };
   deltaUpdates?: boolean;
 }
-
-const partitionValues = { type: 'object', additionalProperties: { type: 'array', items: { anyOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }] } } } as const;
 
 const materializationDefSchema = {
   type: 'object',
@@ -36,7 +35,7 @@ const materializationDefSchema = {
       required: ['name'],
       properties: {
         name: { type: 'string', minLength: 1 },
-        partitions: { type: 'object', additionalProperties: false, properties: { include: partitionValues, exclude: partitionValues } },
+        partitions: partitionSelectorSchema,
       },
     },
     fields: {
@@ -81,6 +80,8 @@ export function checkMaterialization(
   if (!endpoint) throw file.error([...at, 'endpoint', 'name'], `no endpoint ${def.endpoint.name} is declared (endpoints: ${[...endpoints.keys()].join(', ') || 'none'})`);
   const collection = collections.get(def.source.name);
   if (!collection) throw file.error([...at, 'source', 'name'], `no collection ${def.source.name} is declared`);
+  const bad = selectorProblem(def.source.partitions, collection);
+  if (bad) throw file.error([...at, 'source', 'partitions', ...bad.path], bad.problem);
   const table = def.endpoint.config.table;
   if (Buffer.byteLength(table) > MAX_NAME_BYTES) throw file.error([...at, 'endpoint', 'config', 'table'], `table name is longer than ${MAX_NAME_BYTES} bytes`);
 

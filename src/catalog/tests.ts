@@ -3,6 +3,7 @@ import { CollectionSchema } from '../doc/schema.js';
 import { ajv } from '../schema.js';
 import { displayPath, type SourceFile } from './source.js';
 import type { CollectionSpec, PartitionSelector, TestSpec, TestStep } from './types.js';
+import { partitionSelectorSchema, selectorProblem } from './partitions.js';
 
 /** The `tests` of one catalog file, as written, to be checked once every collection is loaded. */
 export interface PendingTests {
@@ -10,7 +11,6 @@ export interface PendingTests {
   readonly tests: Record<string, unknown>;
 }
 
-const selector = { type: 'object', additionalProperties: { type: 'array', items: { anyOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }] } } };
 const stepSchema = {
   type: 'object',
   additionalProperties: false,
@@ -30,7 +30,7 @@ const stepSchema = {
       properties: {
         collection: { type: 'string' },
         documents: { type: 'array', items: { type: 'object' } },
-        partitions: { type: 'object', additionalProperties: false, properties: { include: selector, exclude: selector } },
+        partitions: partitionSelectorSchema,
         description: { type: 'string' },
       },
     },
@@ -85,11 +85,8 @@ export function checkTests(pending: readonly PendingTests[], collections: Readon
           }
         }
         const partitions = 'verify' in step ? step.verify.partitions : undefined;
-        for (const [side, fields] of Object.entries(partitions ?? {})) {
-          for (const field of Object.keys(fields ?? {})) {
-            if (!c.partitionFields.includes(field)) throw file.error([...where, 'partitions', side, field], `${field} is not a partition field of ${c.name}`);
-          }
-        }
+        const bad = selectorProblem(partitions, c);
+        if (bad) throw file.error([...where, 'partitions', ...bad.path], bad.problem);
         return { verify: { collection: c.name, documents: body.documents, ...(partitions ? { partitions } : {}) }, source: file.where(where) };
       });
       out.push({ name, file: displayPath(file.path), steps });

@@ -1,3 +1,5 @@
+import type { CollectionSpec, PartitionSelector } from '../catalog/types.js';
+import { getPointer } from '../doc/json.js';
 import { InletError } from '../errors.js';
 
 export const COLLECTION_LABEL = 'inlet.dev/collection';
@@ -57,4 +59,13 @@ export function checkPartitionValue(collection: string, field: string, location:
   throw new InletError('INVALID_DOCUMENT', `${collection}[${index}]: partition field ${field} (${location}) is ${what}`, {
     details: { collection, index },
   });
+}
+
+/** Whether `doc` of `collection` lies in the partitions `selector` picks (all, without one). */
+export function inPartitions(doc: unknown, collection: CollectionSpec, selector: PartitionSelector | undefined): boolean {
+  if (!selector) return true;
+  const valueOf = (field: string) => getPointer(doc, collection.projections[field]!.location) as PartitionValue;
+  for (const [field, values] of Object.entries(selector.include ?? {})) if (!values.includes(valueOf(field))) return false;
+  for (const [field, values] of Object.entries(selector.exclude ?? {})) if (values.includes(valueOf(field))) return false;
+  return true;
 }

@@ -1,8 +1,9 @@
-import type { TransformSpec } from '../catalog/types.js';
+import type { CollectionSpec, TransformSpec } from '../catalog/types.js';
 import type { Collection } from '../collections/collection.js';
+import { inPartitions } from '../collections/partitions.js';
 import type { SequencedDocument } from '../collections/sequencer.js';
 import type { Application, Transaction } from '../consumer/types.js';
-import { cloneJson, getPointer, packKey } from '../doc/json.js';
+import { cloneJson, packKey } from '../doc/json.js';
 import { CollectionSchema } from '../doc/schema.js';
 import { InletError } from '../errors.js';
 import { LambdaError, type Lambdas } from './lambdas.js';
@@ -21,8 +22,8 @@ interface Pending {
 
 interface Transform {
   spec: TransformSpec;
-  /** Partition filters of the transform's source: document pointer → accepted value. */
-  filters: { ptr: string; value: unknown }[];
+  /** The transform's source collection, whose partitions `spec.reads.partitions` may narrow. */
+  source: CollectionSpec;
 }
 
 /**
@@ -66,12 +67,8 @@ export class DerivationApp implements Application {
     this.registerSchema = CollectionSchema.compile(spec.register.schema);
     for (const t of spec.transforms) {
       const source = collections.get(t.reads.name)!.spec;
-      const filters = Object.entries(t.reads.partitions?.include ?? {}).map(([field, values]) => ({
-        ptr: source.projections[field]!.location,
-        value: values[0],
-      }));
       const list = this.transforms.get(t.reads.name) ?? [];
-      list.push({ spec: t, filters });
+      list.push({ spec: t, source });
       this.transforms.set(t.reads.name, list);
     }
   }
@@ -84,7 +81,7 @@ export class DerivationApp implements Application {
   async consume(d: SequencedDocument, collection: string, txn: Transaction): Promise<void> {
     this.open.read++;
     for (const transform of this.transforms.get(collection) ?? []) {
-      if (transform.filters.every((f) => getPointer(d.doc, f.ptr) === f.value)) this.buffer.push({ d, transform });
+      if (inPartitions(d.doc, transform.source, transform.spec.reads.partitions)) this.buffer.push({ d, transform });
     }
     if (this.buffer.length >= this.batchSize) await this.flush(txn);
   }

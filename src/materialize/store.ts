@@ -1,9 +1,9 @@
 import type { MaterializationSpec } from '../catalog/types.js';
 import type { Collection } from '../collections/collection.js';
+import { inPartitions } from '../collections/partitions.js';
 import type { SequencedDocument } from '../collections/sequencer.js';
 import type { Application, ConsumerCheckpoint, Store } from '../consumer/types.js';
 import { Combiner } from '../doc/combine.js';
-import { getPointer } from '../doc/json.js';
 import type { Driver } from './driver.js';
 
 /** What one commit wrote, for status and metrics. */
@@ -59,11 +59,7 @@ export class MaterializationStore implements Store, Application {
 
   /** Whether a document lies in the partitions the materialization reads (`source.partitions`). */
   private selected(doc: unknown): boolean {
-    const p = this.spec.reads.partitions;
-    if (!p) return true;
-    const valueOf = (field: string) => getPointer(doc, this.collection.spec.projections[field]?.location ?? `/${field}`) as string | number | boolean;
-    for (const [field, values] of Object.entries(p.include ?? {})) if (!values.includes(valueOf(field))) return false;
-    for (const [field, values] of Object.entries(p.exclude ?? {})) if (values.includes(valueOf(field))) return false;
-    return true;
+    return inPartitions(doc, this.collection.spec, this.spec.reads.partitions);
   }
+
 }

@@ -13,7 +13,7 @@ import { compileCatalog, type Collection } from '../collections/collection.js';
 import { Ingester } from '../collections/ingest.js';
 import { readCollection } from '../collections/reader.js';
 import { Combiner } from '../doc/combine.js';
-import { getPointer } from '../doc/json.js';
+import { inPartitions } from '../collections/partitions.js';
 import { diffDocuments } from './verify.js';
 
 /** What a test run needs of the derivation engine (DerivationRuntime of src/derive/runtime.ts). */
@@ -86,7 +86,7 @@ export async function runTest(catalog: Catalog, test: TestSpec, opts: { module?:
 async function committed(client: BrokerClient, c: Collection, partitions: PartitionSelector | undefined): Promise<unknown[]> {
   const combiner = new Combiner(c.schema, c.spec.key);
   for await (const { doc } of readCollection(client, c.spec.name)) {
-    if (partitions && !inPartitions(c, doc, partitions)) continue;
+    if (!inPartitions(doc, c.spec, partitions)) continue;
     combiner.add(withoutMeta(doc));
   }
   return combiner.drain();
@@ -99,12 +99,6 @@ function withoutMeta(doc: unknown): unknown {
   return copy;
 }
 
-function inPartitions(c: Collection, doc: unknown, selector: PartitionSelector): boolean {
-  const value = (field: string) => getPointer(doc, c.spec.projections[field]!.location);
-  const include = Object.entries(selector.include ?? {}).every(([f, values]) => values.includes(value(f) as string));
-  const exclude = Object.entries(selector.exclude ?? {}).some(([f, values]) => values.includes(value(f) as string));
-  return include && !exclude;
-}
 
 /** Which tests `filter` (a regular expression over test names) selects; all without one. */
 export function selectTests(tests: readonly TestSpec[], filter?: string): TestSpec[] {
