@@ -65,3 +65,20 @@ test('inlet test on the chat example fails with a clear diff when a lambda is br
   t.regex(bad.stdout, /❌ .*userDetails\.flow\.yaml :: Messages sent and seen failure at step 3 \(verify userDetails, .*\):\n {3}actual and expected documents don't match at index 0: \/numUnreadRooms: expected 2, actual 4/);
   t.regex(bad.stdout, /Ran 1 tests, 0 passed, 1 failed/);
 });
+
+test("a lambda that throws fails its test with the error and a stack at the line of the catalog's TypeScript module", async (t) => {
+  const dir = await tempDir('inlet-chat-test-');
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await cp(CHAT, dir, { recursive: true, filter: (src) => !src.includes('inlet_generated') });
+  const module = join(dir, 'userDetails.flow.ts');
+  const source = await readFile(module, 'utf8');
+  const anchor = '        const seenTimestamp = source.delete ? LEFT_ROOM : (source.seenTimestamp ?? 0);\n';
+  t.true(source.includes(anchor));
+  const broken = source.replace(anchor, `${anchor}        if (seenTimestamp > 1400) throw new Error('a view newer than 1400');\n`);
+  await writeFile(module, broken);
+  const line = broken.split('\n').findIndex((l) => l.includes('a view newer than 1400')) + 1;
+  const bad = await runCli(['test', '--source', join(dir, 'userDetails.flow.yaml'), '--filter', 'sent and seen']);
+  t.is(bad.code, 1, bad.stdout + bad.stderr);
+  t.regex(bad.stdout, /document roomUsers\/pivot=00@\d+: fromRoomUsersUpdate: a view newer than 1400\n {3}Error: a view newer than 1400\n {7}at UserDetails\.fromRoomUsersUpdate \(.*userDetails\.flow\.ts:(\d+):\d+\)/);
+  t.is(Number(bad.stdout.match(/userDetails\.flow\.ts:(\d+):\d+\)/)![1]), line);
+});

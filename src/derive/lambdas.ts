@@ -28,6 +28,9 @@ export class LambdaError extends Error {
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { module, className, progress } = workerData;
+// Stacks name the catalog's .flow.ts lines (the bundle's source map), not the bundle's.
+process.setSourceMapsEnabled(true);
+const own = (stack) => stack && String(stack).split('\\n').filter((l) => !l.includes('[worker eval]')).join('\\n');
 const at = new Int32Array(progress);
 let instance;
 const ready = import(module).then((m) => {
@@ -39,7 +42,7 @@ parentPort.on('message', async ({ id, method, args }) => {
   try {
     await ready;
   } catch (err) {
-    parentPort.postMessage({ id, error: { message: String(err && err.message || err), stack: err && err.stack } });
+    parentPort.postMessage({ id, error: { message: String(err && err.message || err), stack: own(err && err.stack) } });
     return;
   }
   const fn = instance[method];
@@ -54,7 +57,7 @@ parentPort.on('message', async ({ id, method, args }) => {
     try {
       r = await fn.apply(instance, args[i]);
     } catch (err) {
-      parentPort.postMessage({ id, error: { index: i, message: String(err && err.message || err), stack: err && err.stack } });
+      parentPort.postMessage({ id, error: { index: i, message: String(err && err.message || err), stack: own(err && err.stack) } });
       return;
     }
     if (r === undefined || r === null) r = [];
