@@ -234,7 +234,8 @@ test('a selector reader reads every matching journal in order and picks up journ
 });
 
 test('GET /v1/journals?watch=REVISION answers when a journal is created, updated or deleted, at the long-poll timeout otherwise, and at once for a stale revision', async (t) => {
-  const b = await startBroker({ args: ['--long-poll-timeout', '300ms'] });
+  // Long enough for a change under load to land within one watch; the idle watch below waits it out.
+  const b = await startBroker({ args: ['--long-poll-timeout', '2s'] });
   t.teardown(async () => {
     await b.stop('SIGKILL');
     await rm(b.dataDir, { recursive: true, force: true });

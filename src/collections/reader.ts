@@ -34,6 +34,8 @@ export class CollectionReader<T = unknown> implements AsyncIterable<SequencedDoc
   private readonly source: AsyncIterator<Document<T>>;
   /** A pull of the source that `take` stopped waiting for: the next `take` picks it up. */
   private pull: Promise<IteratorResult<Document<T>>> | undefined;
+  /** The pull's outcome once it has settled, so `take(0)` answers without waiting a timer. */
+  private pulled: { value: IteratorResult<Document<T>> } | { error: unknown } | undefined;
   private readonly abort = new AbortController();
   private readonly restored: ReadCheckpoint;
   /** True once the source has ended (not following, and every journal read to its write head). */
@@ -58,10 +60,21 @@ export class CollectionReader<T = unknown> implements AsyncIterable<SequencedDoc
     for (;;) {
       if (this.batch && this.batch.consumed < this.batch.docs.length) return this.batch.docs[this.batch.consumed++];
       if (this.done) return undefined;
-      this.pull ??= this.source.next();
-      const next = deadline === undefined ? await this.pull : await raceDeadline(this.pull, deadline);
-      if (next === undefined) return undefined;
+      const pull = this.startPull();
+      let next: IteratorResult<Document<T>> | undefined;
+      if (this.pulled) {
+        if ('error' in this.pulled) throw this.pulled.error;
+        next = this.pulled.value;
+      } else if (waitMs === 0) {
+        // Nothing read yet: say so now. (Racing a 0 ms timer cost a timer tick per call: with two
+        // sources, one idle, a transaction read one document per millisecond.)
+        return undefined;
+      } else {
+        next = deadline === undefined ? await pull : await raceDeadline(pull, deadline);
+        if (next === undefined) return undefined;
+      }
       this.pull = undefined;
+      this.pulled = undefined;
       if (next.done) {
         this.done = true;
         return undefined;
@@ -87,11 +100,21 @@ export class CollectionReader<T = unknown> implements AsyncIterable<SequencedDoc
    */
   ready(): Promise<void> {
     if (this.done || (this.batch && this.batch.consumed < this.batch.docs.length)) return Promise.resolve();
-    this.pull ??= this.source.next();
-    return this.pull.then(
+    return this.startPull().then(
       () => undefined,
       () => undefined,
     );
+  }
+
+  /** The pull under way (one at a time), started if there is none. */
+  private startPull(): Promise<IteratorResult<Document<T>>> {
+    if (this.pull) return this.pull;
+    const pull = (this.pull = this.source.next());
+    pull.then(
+      (value) => void (this.pull === pull && (this.pulled = { value })),
+      (error: unknown) => void (this.pull === pull && (this.pulled = { error })),
+    );
+    return pull;
   }
 
   /** Where the reader stands after the documents handed out so far. */
