@@ -1,4 +1,5 @@
 import type { CollectionSpec, PartitionSelector } from '../catalog/types.js';
+import type { BrokerClient } from '../client/broker-client.js';
 import { getPointer } from '../doc/json.js';
 import { InletError } from '../errors.js';
 
@@ -68,4 +69,18 @@ export function inPartitions(doc: unknown, collection: CollectionSpec, selector:
   for (const [field, values] of Object.entries(selector.include ?? {})) if (!values.includes(valueOf(field))) return false;
   for (const [field, values] of Object.entries(selector.exclude ?? {})) if (values.includes(valueOf(field))) return false;
   return true;
+}
+
+/** The write head of each partition journal of `collection`, by journal name: where a reader that has read everything stands. */
+export async function collectionHeads(client: BrokerClient, collection: string): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const j of await client.listJournals(collectionSelector(collection))) out[j.spec.name] = j.writeHead;
+  return out;
+}
+
+/** Bytes of `heads` not yet read through, given the offsets read through per journal. */
+export function lagBytes(heads: Record<string, number>, readThrough: (journal: string) => number | undefined): number {
+  let lag = 0;
+  for (const [journal, head] of Object.entries(heads)) lag += Math.max(0, head - (readThrough(journal) ?? 0));
+  return lag;
 }

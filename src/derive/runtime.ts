@@ -3,7 +3,7 @@ import type { Catalog, CollectionSpec } from '../catalog/types.js';
 import type { BrokerClient } from '../client/broker-client.js';
 import type { JournalWriter } from '../client/journal-writer.js';
 import { compileCatalog, type Collection } from '../collections/collection.js';
-import { collectionSelector } from '../collections/partitions.js';
+import { collectionHeads, lagBytes } from '../collections/partitions.js';
 import type { ReadCheckpoint } from '../collections/reader.js';
 import { runConsumer } from '../consumer/driver.js';
 import { InletError } from '../errors.js';
@@ -159,10 +159,8 @@ export class DerivationRuntime {
     }
   }
 
-  private async heads(collection: string): Promise<Record<string, number>> {
-    const out: Record<string, number> = {};
-    for (const j of await this.opts.client.listJournals(collectionSelector(collection))) out[j.spec.name] = j.writeHead;
-    return out;
+  private heads(collection: string): Promise<Record<string, number>> {
+    return collectionHeads(this.opts.client, collection);
   }
 
   /** Resolves when `r`'s committed progress reaches `heads` for its sources; rejects if it fails. */
@@ -196,12 +194,9 @@ export class DerivationRuntime {
     return this.running.map((r) => {
       const sources: DerivationStatus['sources'] = {};
       for (const source of r.app.sources) {
-        let lagBytes = 0;
-        for (const [journal, head] of Object.entries(r.heads[source] ?? {})) {
-          lagBytes += Math.max(0, head - (r.progress[source]?.[journal]?.readThrough ?? 0));
-        }
-        if (lagBytes === 0) r.caughtUpAt[source] = now;
-        sources[source] = { lagBytes, lagSeconds: lagBytes === 0 ? 0 : (now - (r.caughtUpAt[source] ?? now)) / 1000 };
+        const lag = lagBytes(r.heads[source] ?? {}, (journal) => r.progress[source]?.[journal]?.readThrough);
+        if (lag === 0) r.caughtUpAt[source] = now;
+        sources[source] = { lagBytes: lag, lagSeconds: lag === 0 ? 0 : (now - (r.caughtUpAt[source] ?? now)) / 1000 };
       }
       if (r.state === 'backfilling' && Object.keys(r.heads).length > 0 && Object.values(sources).every((s) => s.lagBytes === 0)) r.state = 'live';
       return {

@@ -4,7 +4,7 @@ import type { Catalog, EndpointSpec, MaterializationSpec } from '../catalog/type
 import type { BrokerClient } from '../client/broker-client.js';
 import type { JournalWriter } from '../client/journal-writer.js';
 import { compileCatalog, type Collection } from '../collections/collection.js';
-import { collectionSelector } from '../collections/partitions.js';
+import { collectionHeads, lagBytes } from '../collections/partitions.js';
 import { runConsumer } from '../consumer/driver.js';
 import type { ConsumerCheckpoint } from '../consumer/types.js';
 import { InletError } from '../errors.js';
@@ -107,8 +107,8 @@ export class MaterializationRuntime {
   async settled(): Promise<void> {
     const targets = await Promise.all(
       this.states.map(async (s) => {
-        const journals = await this.opts.client.listJournals(collectionSelector(s.source));
-        return { s, heads: journals.filter((j) => j.writeHead > 0).map((j) => [j.spec.name, j.writeHead] as const) };
+        const heads = await collectionHeads(this.opts.client, s.source);
+        return { s, heads: Object.entries(heads).filter(([, head]) => head > 0) };
       }),
     );
     await new Promise<void>((resolve, reject) => {
@@ -224,9 +224,8 @@ function readThrough(cp: ConsumerCheckpoint | undefined): Record<string, number>
 export async function withLag(statuses: MaterializationStatus[], client: BrokerClient): Promise<(MaterializationStatus & { lagBytes: number })[]> {
   return Promise.all(
     statuses.map(async (s) => {
-      const journals = await client.listJournals(collectionSelector(s.source));
-      const lagBytes = journals.reduce((n, j) => n + Math.max(0, j.writeHead - (s.readThrough[j.spec.name] ?? 0)), 0);
-      return { ...s, lagBytes };
+      const heads = await collectionHeads(client, s.source);
+      return { ...s, lagBytes: lagBytes(heads, (journal) => s.readThrough[journal]) };
     }),
   );
 }
