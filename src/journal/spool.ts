@@ -2,6 +2,7 @@ import { closeSync, existsSync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSy
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { crashPoint } from '../crashpoints.js';
 import { InletError, storageError } from '../errors.js';
 import { fsyncDir } from './fsutil.js';
 import type { OpenFiles } from './open-files.js';
@@ -260,7 +261,7 @@ export class Spool {
       this.filePos = next;
       this.pushEnd(end);
       try {
-        await this.use((fh) => writevAll(fh, parts, pos));
+        await this.use((fh) => writevAll(fh, parts, pos).catch((err: unknown) => Promise.reject(storageError(err, `appending to ${this.path}`))));
       } catch (err) {
         if (epoch === this.epoch) {
           this.writeEnd_ = begin;
@@ -269,7 +270,7 @@ export class Spool {
         }
         // Cut what was written where possible; the next write overwrites it otherwise.
         await this.use((fh) => fh.truncate(this.filePos)).catch(() => undefined);
-        throw storageError(err, `appending to ${this.path}`);
+        throw err;
       }
       if (epoch !== this.epoch) {
         // An fdatasync failed while this was written: it sits behind a frame whose fate is unknown.
@@ -282,6 +283,8 @@ export class Spool {
       // The caller attaches its handlers once this resolves; a failure before then is not unhandled.
       durable.catch(() => undefined);
       this.unsynced.push({ end, next, count: this.frames, epoch, durable, resolve, reject });
+      // A crash here leaves a frame written behind one whose fdatasync is in flight.
+      if (this.syncing) crashPoint('spool.pipelined');
       this.sync();
       return { durable };
     } finally {
@@ -294,7 +297,7 @@ export class Spool {
     if (this.syncing || this.unsynced.length === 0) return;
     const covered = this.unsynced.splice(0);
     this.syncing = true;
-    this.use((fh) => fh.datasync()).then(
+    this.use((fh) => fh.datasync().catch((err: unknown) => Promise.reject(storageError(err, `appending to ${this.path}`)))).then(
       () => {
         this.syncing = false;
         const last = covered.at(-1)!;
@@ -305,9 +308,8 @@ export class Spool {
         for (const f of covered) f.resolve();
         this.sync();
       },
-      (err: unknown) => {
+      (error: unknown) => {
         this.syncing = false;
-        const error = storageError(err, `appending to ${this.path}`);
         this.epoch++;
         this.syncError = error;
         const failed = [...covered, ...this.unsynced.splice(0)];
