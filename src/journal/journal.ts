@@ -74,6 +74,7 @@ export class Journal {
   /** Batches written or being written and not yet acknowledged or failed, oldest first. */
   private readonly inflight: Batch[] = [];
   private committing = false;
+  private scheduled = false;
   private changed: Signal = signal();
   private idle: Signal | null = null;
   private gone = false;
@@ -196,6 +197,20 @@ export class Journal {
     if (this.gone) return Promise.reject(notFound(this.name));
     return new Promise((resolve, reject) => {
       this.queue.push({ req, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /**
+   * Starts the commit loop once this turn of the event loop is over, so that the appends of one
+   * turn (requests read together, appenders woken by one acknowledgement) form one batch
+   * rather than the first going alone.
+   */
+  private schedule(): void {
+    if (this.committing || this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
       if (!this.committing) void this.commitLoop();
     });
   }
@@ -430,7 +445,7 @@ export class Journal {
 
   /** Resolves once every queued append has been committed or failed. */
   async drain(): Promise<void> {
-    while (this.committing || this.inflight.length > 0) {
+    while (this.committing || this.scheduled || this.inflight.length > 0) {
       this.idle ??= signal();
       await this.idle.promise;
     }
