@@ -93,7 +93,7 @@ test.serial('a failed fdatasync fails its batch and every batch written behind i
   try {
     await j.append(bytes('durable'));
     armed = true;
-    // Batch 1: a. Batch 2: b and d. Batch 3: c, a retry recognised as a duplicate (no bytes).
+    // Batch 1: a and d. Batch 2: b. Batch 3: c, a retry recognised as a duplicate (no bytes).
     append(
       tracked('a', 'aaa', () =>
         append(
@@ -106,7 +106,7 @@ test.serial('a failed fdatasync fails its batch and every batch written behind i
     append(tracked('d', 'ddd'));
     while (outcomes.length < 4) await new Promise((r) => setImmediate(r));
     t.deepEqual(await Promise.all(outcomes), ['IO_ERROR', 'IO_ERROR', 'IO_ERROR', 'IO_ERROR']);
-    t.deepEqual(events, ['apply a', 'apply b', 'apply d', 'duplicate c', 'undo c', 'undo d', 'undo b', 'undo a']);
+    t.deepEqual(events, ['apply a', 'apply d', 'apply b', 'duplicate c', 'undo c', 'undo b', 'undo d', 'undo a']);
     t.is(j.head, 7);
     const r = await j.append(bytes('e'));
     t.deepEqual([r.begin, r.end], [7, 8]);
