@@ -39,6 +39,9 @@ export interface JournalObserver {
   onSeal?(journal: Journal, spool: Spool): void;
 }
 
+/** The most bytes one batch takes from the queue (one append may be larger, up to 4 GiB). */
+const MAX_BATCH = 256 << 20;
+
 interface Pending {
   req: AppendRequest;
   resolve(r: AppendResult): void;
@@ -227,12 +230,20 @@ export class Journal {
           if (this.mustRoll()) this.sealSpool(this.currentSpool!);
         }
         if (this.queue.length === 0 || this.gone) break;
-        await this.commitBatch(this.queue.splice(0));
+        await this.commitBatch(this.takeBatch());
       }
     } finally {
       this.committing = false;
       this.maybeIdle();
     }
+  }
+
+  /** The queued appends the next batch takes: all of them, unless that is more than MAX_BATCH bytes (a frame's length is a u32). */
+  private takeBatch(): Pending[] {
+    let bytes = 0;
+    let n = 0;
+    while (n < this.queue.length && (n === 0 || bytes + this.queue[n]!.req.length <= MAX_BATCH)) bytes += this.queue[n++]!.req.length;
+    return this.queue.splice(0, n);
   }
 
   /** True when the current spool holds bytes and the queued appends would take it past the fragment length. */

@@ -24,6 +24,7 @@ export const DAMAGED_SUFFIX = '.damaged';
 
 /** Where a format-1 spool is rewritten as format 2 before it replaces the original. */
 const CONVERT_SUFFIX = '.convert.tmp';
+const CONVERT_FRAME = 64 << 20;
 
 /** One batch written to the file and not yet known durable. */
 interface Frame {
@@ -241,7 +242,7 @@ export class Spool {
    */
   async write(buffers: Buffer[], length: number): Promise<{ durable: Promise<void> }> {
     if (this.writing) throw new InletError('INTERNAL', `spool ${this.path}: a write is already under way`);
-    if (length <= 0) throw new InletError('INTERNAL', `spool ${this.path}: an empty batch`);
+    if (length <= 0 || length > 0xffffffff) throw new InletError('INTERNAL', `spool ${this.path}: a batch of ${length} bytes`);
     this.writing = true;
     try {
       await this.cutting;
@@ -480,15 +481,23 @@ async function convertLegacy(dir: string, path: string, begin: number): Promise<
     if (length > 0) {
       writeSync(out, encodeFileHeader(begin, born), 0, FILE_HEADER, 0);
       const buf = Buffer.allocUnsafe(Math.min(1 << 20, length));
-      let crc = 0;
-      for (let at = 0; at < length; ) {
-        const n = readSync(data, buf, 0, Math.min(buf.length, length - at), at);
-        if (n === 0) throw new Error(`${path} ends at ${at} of ${length} verified bytes`);
-        crc = crc32(buf.subarray(0, n), crc);
-        writeSync(out, buf, 0, n, FILE_HEADER + FRAME_HEADER + at);
-        at += n;
+      // Frames of at most CONVERT_FRAME bytes: a frame's length is a u32.
+      let pos = FILE_HEADER;
+      for (let from = 0; from < length; ) {
+        const to = Math.min(length, from + CONVERT_FRAME);
+        let crc = 0;
+        for (let at = from; at < to; ) {
+          const n = readSync(data, buf, 0, Math.min(buf.length, to - at), at);
+          if (n === 0) throw new Error(`${path} ends at ${at} of ${length} verified bytes`);
+          crc = crc32(buf.subarray(0, n), crc);
+          writeSync(out, buf, 0, n, pos + FRAME_HEADER + (at - from));
+          at += n;
+        }
+        // Every byte was fsync'd before (and the whole file is, before it replaces the original).
+        writeSync(out, encodeFrameHeader(begin + from, begin + to, begin + from, crc), 0, FRAME_HEADER, pos);
+        pos += FRAME_HEADER + (to - from);
+        from = to;
       }
-      writeSync(out, encodeFrameHeader(begin, check.end, begin, crc), 0, FRAME_HEADER, FILE_HEADER);
     }
     fdatasyncSync(out);
     closeAll();
