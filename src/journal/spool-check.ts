@@ -197,9 +197,13 @@ function findFrame(file: FileWindow, from: number, prev: number): { pos: number;
 }
 
 /** Reads a file through one window of bytes, so that walking many small frames costs few reads. */
+let window: Buffer | undefined;
+
 class FileWindow {
   readonly size: number;
-  private buf = Buffer.allocUnsafe(1 << 20);
+  // One buffer for every spool: recovery is synchronous, one spool at a time, and a restart
+  // with 10,000 journals should not allocate a fresh MiB for each.
+  private buf = (window ??= Buffer.allocUnsafe(1 << 20));
   private start = 0;
   private len = 0;
 
