@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasyncSync, fstatSync, ftruncateSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -6,7 +6,8 @@ import { crashPoint } from '../crashpoints.js';
 import { InletError, storageError } from '../errors.js';
 import { fsyncDir } from './fsutil.js';
 import type { OpenFiles } from './open-files.js';
-import { checkFrames, checkLegacySpool, describeRanges, type DamagedRange } from './spool-check.js';
+import { checkFrames, describeRanges, type DamagedRange } from './spool-check.js';
+import { checkLegacySpool, convertLegacySpool } from './spool-legacy.js';
 import { decodeFileHeader, encodeFileHeader, encodeFrameHeader, FILE_HEADER, FRAME_HEADER, isTornFileHeader } from './spool-format.js';
 
 /** `@0000000000001f00.spool`: a spool's file name is its begin offset. */
@@ -22,9 +23,6 @@ export function parseSpoolFileName(file: string): number | null {
 /** The suffix a damaged spool's files get when recovery moves them aside. */
 export const DAMAGED_SUFFIX = '.damaged';
 
-/** Where a format-1 spool is rewritten as format 2 before it replaces the original. */
-const CONVERT_SUFFIX = '.convert.tmp';
-const CONVERT_FRAME = 64 << 20;
 
 /** One batch written to the file and not yet known durable. */
 interface Frame {
@@ -192,10 +190,11 @@ export class Spool {
         if (existsSync(index)) unlinkSync(index);
       } else if (existsSync(index)) {
         close();
-        const converted = await convertLegacy(dir, path, begin);
+        const converted = convertLegacySpool(path, begin);
+        if (converted.kind === 'damaged') throw await moveAside(dir, path, converted.ranges, converted.verifiedEnd, converted.claimedEnd);
         legacyCut = converted.cut;
+        if (converted.firstAppendAt !== undefined) header = { firstAppendAt: converted.firstAppendAt };
         fd = openSync(path, 'r+');
-        header = converted.header;
       } else if (!isTornFileHeader(head.subarray(0, headBytes), begin)) {
         // Neither format 2 nor a format-2 spool torn at its first write: format-1 data whose index is missing.
         const check = checkLegacySpool(fd, undefined, begin);
@@ -438,81 +437,6 @@ export class Spool {
   async remove(): Promise<void> {
     await this.close();
     await unlink(this.path).catch(() => undefined);
-  }
-}
-
-/**
- * Rewrites a format-1 spool (data file plus side index) as format 2: its verified batches
- * become one frame. The new file is written beside it, fsync'd, and renamed over the data file;
- * the index goes last. A crash before the rename leaves format 1 as it was (converted again at
- * the next start); after it, recovery finds a format-2 file and removes the stale index.
- * A damaged format-1 spool is moved aside as before, and recovery fails naming its ranges.
- */
-async function convertLegacy(dir: string, path: string, begin: number): Promise<{ cut: number; header: { firstAppendAt: number } | undefined }> {
-  const indexPath = `${path}.index`;
-  const tmp = `${path}${CONVERT_SUFFIX}`;
-  let data: number | undefined = openSync(path, 'r');
-  let out: number | undefined;
-  // Each descriptor is closed once: a number closed twice may already name another file.
-  const closeAll = () => {
-    if (data !== undefined) closeSync(data);
-    if (out !== undefined) closeSync(out);
-    data = out = undefined;
-  };
-  try {
-    const index = openSync(indexPath, 'r');
-    let raw: Buffer;
-    let born: number;
-    try {
-      raw = readFileSync(index);
-      const st = fstatSync(index);
-      // The index was created by the spool's first append: its birth is that append's time.
-      born = st.birthtimeMs || st.mtimeMs;
-    } finally {
-      closeSync(index);
-    }
-    const check = checkLegacySpool(data, raw, begin);
-    if (check.kind === 'damaged') {
-      closeAll();
-      throw await moveAside(dir, path, check.ranges, check.verifiedEnd, check.claimedEnd);
-    }
-    const length = check.end - begin;
-    out = openSync(tmp, 'w');
-    if (length > 0) {
-      writeSync(out, encodeFileHeader(begin, born), 0, FILE_HEADER, 0);
-      const buf = Buffer.allocUnsafe(Math.min(1 << 20, length));
-      // Frames of at most CONVERT_FRAME bytes: a frame's length is a u32.
-      let pos = FILE_HEADER;
-      for (let from = 0; from < length; ) {
-        const to = Math.min(length, from + CONVERT_FRAME);
-        let crc = 0;
-        for (let at = from; at < to; ) {
-          const n = readSync(data, buf, 0, Math.min(buf.length, to - at), at);
-          if (n === 0) throw new Error(`${path} ends at ${at} of ${length} verified bytes`);
-          crc = crc32(buf.subarray(0, n), crc);
-          writeSync(out, buf, 0, n, pos + FRAME_HEADER + (at - from));
-          at += n;
-        }
-        // Every byte was fsync'd before (and the whole file is, before it replaces the original).
-        writeSync(out, encodeFrameHeader(begin + from, begin + to, begin + from, crc), 0, FRAME_HEADER, pos);
-        pos += FRAME_HEADER + (to - from);
-        from = to;
-      }
-    }
-    fdatasyncSync(out);
-    closeAll();
-    renameSync(tmp, path);
-    unlinkSync(indexPath);
-    const d = openSync(dir, 'r');
-    try {
-      fsyncSync(d);
-    } finally {
-      closeSync(d);
-    }
-    return { cut: check.unacknowledged, header: length > 0 ? { firstAppendAt: born } : undefined };
-  } catch (err) {
-    closeAll();
-    throw err;
   }
 }
 
