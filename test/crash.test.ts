@@ -1,6 +1,7 @@
 import test from 'ava';
-import { rm, symlink } from 'node:fs/promises';
+import { open, readdir, readFile, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { decodeFrameHeader, FILE_HEADER, FRAME_HEADER } from '../src/journal/spool-format.js';
 import { appendTo, cleanup, createJournal, readAll, startBroker, tempDir } from './helpers/broker.js';
 
 /** One append: a line `w,seq,len,<len bytes derived from w and seq>\n`. Lengths vary up to ~48 KiB. */
@@ -69,6 +70,78 @@ test('SIGKILL during concurrent appends loses no acknowledged byte and exposes n
       await b2.stop('SIGKILL');
     }
     t.true(acked.size >= 450);
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
+
+/** The frames of a format-2 spool file: where each begins in the file and what its record says. */
+function framesOf(file: Buffer): { pos: number; begin: number; end: number; durable: number }[] {
+  const frames = [];
+  for (let pos = FILE_HEADER; pos + FRAME_HEADER <= file.length; ) {
+    const h = decodeFrameHeader(file, pos);
+    if (!h) break;
+    frames.push({ pos, ...h });
+    pos += FRAME_HEADER + (h.end - h.begin);
+  }
+  return frames;
+}
+
+test('SIGKILL while a batch is written behind another\'s fsync: acknowledged appends survive, a torn record of the batches in flight is cut, nothing is half there', async (t) => {
+  const dataDir = await tempDir();
+  const journalDir = join(dataDir, 'journals/crash/pipelined');
+  try {
+    const setup = await startBroker({ dataDir });
+    await createJournal(setup.url, 'crash/pipelined', 'application/x-ndjson');
+    await setup.stop('SIGTERM');
+    // The broker kills itself the 20th time a write completes while the previous fdatasync is in flight.
+    const b = await startBroker({ dataDir, env: { INLET_CRASH_AT: 'spool.pipelined:20' } });
+    const acked = new Map<string, { begin: number; end: number }>();
+    let sent = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async (_, w) => {
+        for (let seq = 0; sent++ < 20_000; seq++) {
+          try {
+            const res = await appendTo(b.url, 'crash/pipelined', record(w, seq), 'application/x-ndjson');
+            if (res.status !== 204) throw new Error(`append got ${res.status}`);
+            acked.set(`${w},${seq}`, { begin: Number(res.headers.get('inlet-append-begin')), end: Number(res.headers.get('inlet-append-end')) });
+          } catch {
+            return; // the broker died: this append is unacknowledged
+          }
+        }
+      }),
+    );
+    t.is(await b.stop('SIGKILL'), 'SIGKILL');
+    t.true(sent < 20_000, 'the broker killed itself at the crash point, not after the appends ran out');
+    t.true(acked.size > 0);
+
+    // Tear the record of the first batch in flight: past every acknowledged byte and past
+    // every offset any record on disk claims durable (a crash cannot tear what was fsync'd).
+    const spools = (await readdir(journalDir)).filter((f) => /^@[0-9a-f]{16}\.spool$/.test(f)).sort();
+    const path = join(journalDir, spools.at(-1)!);
+    const frames = framesOf(await readFile(path));
+    const watermark = Math.max(...frames.map((f) => f.durable), ...[...acked.values()].map((a) => a.end));
+    const torn = frames.find((f) => f.begin >= watermark);
+    t.truthy(torn, 'a batch was in flight behind the acknowledged ones');
+    const fh = await open(path, 'r+');
+    await fh.write(Buffer.from([0xff]), 0, 1, torn!.pos + 12);
+    await fh.close();
+
+    const b2 = await startBroker({ dataDir });
+    try {
+      const data = await readAll(b2.url, 'crash/pipelined');
+      t.is(data.length, torn!.begin);
+      const present = parseRecords(data); // throws on any record torn or half there
+      for (const [key, a] of acked) {
+        t.true(present.has(key), `acknowledged append ${key} is missing`);
+        t.is(data.toString('latin1', a.begin, a.end), record(...(key.split(',').map(Number) as [number, number])));
+      }
+      t.regex(b2.logs(), new RegExp(`cut offsets \\[${torn!.begin}, \\d+\\)`));
+      const res = await appendTo(b2.url, 'crash/pipelined', record(99, 0), 'application/x-ndjson');
+      t.is(res.headers.get('inlet-append-begin'), String(torn!.begin));
+    } finally {
+      await b2.stop('SIGKILL');
+    }
   } finally {
     await rm(dataDir, { recursive: true, force: true });
   }

@@ -1,6 +1,8 @@
 import test from 'ava';
-import { rm } from 'node:fs/promises';
-import { Journal } from '../src/journal/journal.js';
+import { open, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { InletError } from '../src/errors.js';
+import { Journal, type AppendRequest } from '../src/journal/journal.js';
 import type { JournalSpec } from '../src/journal/spec.js';
 import { appendTo, cleanup, createJournal, readAll, startBroker, tempDir } from './helpers/broker.js';
 
@@ -57,5 +59,85 @@ test('idempotent producer state survives a broker crash: a retried append is not
     }
   } finally {
     await cleanup(b);
+  }
+});
+
+test.serial('a failed fdatasync fails its batch and every batch written behind it, undone newest first; the head never passes durable bytes', async (t) => {
+  const dir = await tempDir();
+  const j = await Journal.open(spec(1 << 20), dir);
+  const events: string[] = [];
+  // Fault injection: a disk error cannot be had on demand, so the next fdatasync of this process
+  // fails with EIO, once two more batches were written behind the one it covers.
+  const probe = await open(join(dir, 'probe'), 'w');
+  const FileHandle = Object.getPrototypeOf(probe) as { datasync(this: FileHandle): Promise<void> };
+  await probe.close();
+  const datasync = FileHandle.datasync;
+  let armed = false;
+  FileHandle.datasync = async function (this: FileHandle) {
+    if (!armed) return datasync.call(this);
+    armed = false;
+    while (!events.includes('duplicate c')) await new Promise((r) => setImmediate(r));
+    throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+  };
+  const outcomes: Promise<string>[] = [];
+  const append = (req: AppendRequest) => outcomes.push(j.append(req).then(() => 'acknowledged', (e: InletError) => e.code));
+  const tracked = (name: string, text: string, then?: () => void): AppendRequest => ({
+    ...bytes(text),
+    precondition: () => {
+      events.push(`apply ${name}`);
+      then?.(); // appended now, it goes into the next batch, written behind this one
+    },
+    onCommit: () => events.push(`commit ${name}`),
+    onFail: () => events.push(`undo ${name}`),
+  });
+  try {
+    await j.append(bytes('durable'));
+    armed = true;
+    // Batch 1: a and d. Batch 2: b. Batch 3: c, a retry recognised as a duplicate (no bytes).
+    append(
+      tracked('a', 'aaa', () =>
+        append(
+          tracked('b', 'bbb', () =>
+            append({ ...bytes(''), precondition: (head) => (events.push('duplicate c'), { begin: head, end: head }), onFail: () => events.push('undo c') }),
+          ),
+        ),
+      ),
+    );
+    append(tracked('d', 'ddd'));
+    while (outcomes.length < 4) await new Promise((r) => setImmediate(r));
+    t.deepEqual(await Promise.all(outcomes), ['IO_ERROR', 'IO_ERROR', 'IO_ERROR', 'IO_ERROR']);
+    t.deepEqual(events, ['apply a', 'apply d', 'apply b', 'duplicate c', 'undo c', 'undo b', 'undo d', 'undo a']);
+    t.is(j.head, 7);
+    const r = await j.append(bytes('e'));
+    t.deepEqual([r.begin, r.end], [7, 8]);
+    t.is((await j.read(0, 100)).toString(), 'durablee');
+  } finally {
+    FileHandle.datasync = datasync;
+    await j.close();
+  }
+  const again = await Journal.open(spec(1 << 20), dir);
+  t.is((await again.read(0, 100)).toString(), 'durablee');
+  await again.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('a batch of duplicates behind a batch in flight is acknowledged only after it, in order', async (t) => {
+  const dir = await tempDir();
+  const j = await Journal.open(spec(1 << 20), dir);
+  try {
+    const order: string[] = [];
+    const first = j.append({
+      ...bytes('x'.repeat(100_000)),
+      precondition: () => {
+        // Appended while the first batch is prepared: the next batch, of no bytes.
+        void j.append({ ...bytes(''), precondition: (head) => ({ begin: head, end: head }) }).then(() => order.push('duplicate'));
+      },
+    });
+    await first.then(() => order.push('first'));
+    await j.drain();
+    t.deepEqual(order, ['first', 'duplicate']);
+  } finally {
+    await j.close();
+    await rm(dir, { recursive: true, force: true });
   }
 });

@@ -1,8 +1,10 @@
 // Compresses and hashes spools on the worker pool's threads, so persisting never delays acknowledgements.
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Codec } from '../journal/spec.js';
+import { spoolPayload } from '../journal/spool-format.js';
 import { compressor } from './codecs.js';
 
 export interface CompressJob {
@@ -20,11 +22,11 @@ export interface CompressResult {
   compressedMd5: string;
 }
 
-/** Writes the first `length` bytes of `spool`, compressed with `codec`, to `out`. */
+/** Writes the first `length` journal bytes of `spool` (a format-2 spool file), compressed with `codec`, to `out`. */
 export default async function compress(job: CompressJob): Promise<CompressResult> {
   const hash = createHash('sha1');
   const md5 = createHash('md5');
-  const source = job.length > 0 ? createReadStream(job.spool, { start: 0, end: job.length - 1, highWaterMark: 1 << 20 }) : createReadStream('/dev/null');
+  const source = Readable.from(spoolPayload(job.spool, job.length), { objectMode: false });
   const out = createWriteStream(job.out);
   let compressedSize = 0;
   await pipeline(

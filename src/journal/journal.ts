@@ -39,22 +39,45 @@ export interface JournalObserver {
   onSeal?(journal: Journal, spool: Spool): void;
 }
 
+/** The most bytes one batch takes from the queue (one append may be larger, up to 4 GiB). */
+const MAX_BATCH = 256 << 20;
+
 interface Pending {
   req: AppendRequest;
   resolve(r: AppendResult): void;
   reject(e: unknown): void;
 }
 
+/** A batch past its preconditions, written (or being written) and not yet acknowledged. */
+interface Batch {
+  readonly accepted: { p: Pending; result: AppendResult }[];
+  readonly length: number;
+  /** Set once its bytes are durable (at once for a batch of no bytes). */
+  durable: boolean;
+  /** Set once it failed: its appends were undone and rejected. */
+  failed: boolean;
+  /** performance.now() when its write began, for the observer. */
+  readonly started: number;
+}
+
 /**
  * A named, append-only byte log on local disk, as a sequence of spools.
  *
- * Appends queue and commit in batches (group commit): everything queued while one batch is
- * being fsync'd goes into the next, so concurrent appenders share fsyncs. An append's bytes
- * land contiguously, or not at all; readers see only committed bytes.
+ * Appends queue and commit in batches (pipelined group commit): everything queued while one
+ * batch is being written goes into the next, and the next is written while the previous one's
+ * fsync is still in flight (see Spool for the invariants), so concurrent appenders share fsyncs
+ * and the disk never waits for the event loop. Batches are acknowledged in order, each once its
+ * own bytes are durable; a batch of no bytes (only duplicates) once every batch before it is.
+ * When a batch fails to become durable, it and every batch written behind it fail, undone
+ * newest first. An append's bytes land contiguously, or not at all; readers see only
+ * committed bytes, and the head is only ever the end of durable bytes.
  */
 export class Journal {
   private readonly queue: Pending[] = [];
+  /** Batches written or being written and not yet acknowledged or failed, oldest first. */
+  private readonly inflight: Batch[] = [];
   private committing = false;
+  private scheduled = false;
   private changed: Signal = signal();
   private idle: Signal | null = null;
   private gone = false;
@@ -131,9 +154,14 @@ export class Journal {
     return this.spec.name;
   }
 
-  /** The write head: the end of committed bytes, where the next append begins. */
+  /** The write head: the end of committed (durable) bytes. Appends in flight begin at or past it. */
   get head(): number {
     return Math.max(this.spools.at(-1)?.end ?? 0, this.base);
+  }
+
+  /** Where the next batch begins: past the batches in flight. */
+  private get writeHead(): number {
+    return Math.max(this.spools.at(-1)?.writeEnd ?? 0, this.base);
   }
 
   /** The first offset still held locally (the head when nothing is). */
@@ -172,6 +200,20 @@ export class Journal {
     if (this.gone) return Promise.reject(notFound(this.name));
     return new Promise((resolve, reject) => {
       this.queue.push({ req, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /**
+   * Starts the commit loop once this turn of the event loop is over, so that the appends of one
+   * turn (requests read together, appenders woken by one acknowledgement) form one batch
+   * rather than the first going alone.
+   */
+  private schedule(): void {
+    if (this.committing || this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
       if (!this.committing) void this.commitLoop();
     });
   }
@@ -179,16 +221,53 @@ export class Journal {
   private async commitLoop(): Promise<void> {
     this.committing = true;
     try {
-      while (this.queue.length > 0 && !this.gone) {
-        this.sealIfAsked();
-        await this.commitBatch(this.queue.splice(0));
+      for (;;) {
+        // Sealing and rolling wait for the batches in flight: a spool is handed over to be
+        // persisted only once every frame in it is durable.
+        if (this.sealWaiters.length > 0 || this.mustRoll()) {
+          await this.settled();
+          this.sealIfAsked();
+          if (this.mustRoll()) this.sealSpool(this.currentSpool!);
+        }
+        if (this.queue.length === 0 || this.gone) break;
+        await this.commitBatch(this.takeBatch());
       }
     } finally {
-      this.sealIfAsked();
       this.committing = false;
-      this.idle?.fire();
-      this.idle = null;
+      this.maybeIdle();
     }
+  }
+
+  /** The queued appends the next batch takes: all of them, unless that is more than MAX_BATCH bytes (a frame's length is a u32). */
+  private takeBatch(): Pending[] {
+    let bytes = 0;
+    let n = 0;
+    while (n < this.queue.length && (n === 0 || bytes + this.queue[n]!.req.length <= MAX_BATCH)) bytes += this.queue[n++]!.req.length;
+    return this.queue.splice(0, n);
+  }
+
+  /** True when the current spool holds bytes and the queued appends would take it past the fragment length. */
+  private mustRoll(): boolean {
+    const current = this.currentSpool;
+    if (!current || current.writeEnd === current.begin || this.queue.length === 0) return false;
+    let queued = 0;
+    for (const p of this.queue) queued += p.req.length;
+    return queued > 0 && current.writeEnd - current.begin + queued > this.spec.fragment.length;
+  }
+
+  /** Resolves once no batch is in flight. */
+  private async settled(): Promise<void> {
+    while (this.inflight.length > 0) {
+      this.idle ??= signal();
+      await this.idle.promise;
+    }
+  }
+
+  private maybeIdle(): void {
+    if (this.inflight.length > 0) return;
+    const idle = this.idle;
+    this.idle = null;
+    idle?.fire();
   }
 
   /**
@@ -199,7 +278,7 @@ export class Journal {
   seal(): Promise<Spool | undefined> {
     return new Promise((resolve) => {
       this.sealWaiters.push(resolve);
-      if (!this.committing) this.sealIfAsked();
+      if (!this.committing) void this.commitLoop();
     });
   }
 
@@ -241,11 +320,17 @@ export class Journal {
 
   private readonly pendingRemovals = new Set<{ spool: Spool; timer: NodeJS.Timeout }>();
 
-  private async commitBatch(batch: Pending[]): Promise<void> {
-    let head = this.head;
+  /**
+   * Runs the preconditions of `pending` in order at the write head, writes the accepted bytes
+   * as one batch, and returns once they are written: their acknowledgement follows once they
+   * are durable, while the next batch is written.
+   */
+  private async commitBatch(pending: Pending[]): Promise<void> {
+    const start = this.writeHead;
+    let head = start;
     const accepted: { p: Pending; result: AppendResult }[] = [];
     const buffers: Buffer[] = [];
-    for (const p of batch) {
+    for (const p of pending) {
       try {
         // A duplicate is recognised before the offset is checked: the retry of an append whose
         // answer was lost finds the head past the offset it expected, its own bytes in between.
@@ -270,35 +355,71 @@ export class Journal {
       buffers.push(...p.req.chunks);
       head += p.req.length;
     }
-    const length = head - this.head;
-    if (length > 0) {
-      try {
-        const spool = await this.spoolFor(length);
-        const started = performance.now();
-        await spool.commit(buffers, length);
-        this.observer?.onCommit?.(this.name, accepted.length, length, (performance.now() - started) / 1000);
-      } catch (err) {
-        for (const { p } of accepted.reverse()) {
-          p.req.onFail?.();
-          p.reject(err);
-        }
-        return;
-      }
+    if (accepted.length === 0) return;
+    const length = head - start;
+    const batch: Batch = { accepted, length, durable: length === 0, failed: false, started: performance.now() };
+    this.inflight.push(batch);
+    if (length === 0) {
+      this.acknowledge();
+      return;
     }
-    for (const { p, result } of accepted) {
-      if (!result.duplicate) p.req.onCommit?.(result);
-      p.resolve(result);
+    let durable: Promise<void>;
+    try {
+      const spool = await this.spoolFor();
+      ({ durable } = await spool.write(buffers, length));
+    } catch (err) {
+      this.fail(batch, err);
+      return;
     }
-    if (length > 0) this.notify();
+    if (batch.failed) return;
+    durable.then(
+      () => {
+        batch.durable = true;
+        this.acknowledge();
+      },
+      (err: unknown) => this.fail(batch, err),
+    );
   }
 
-  /** The spool the next batch goes to, rolling to a new one when the current is full. */
-  private async spoolFor(length: number): Promise<Spool> {
+  /** Acknowledges the durable batches at the front of the pipeline, in order. */
+  private acknowledge(): void {
+    let bytes = false;
+    while (this.inflight[0]?.durable) {
+      const batch = this.inflight.shift()!;
+      if (batch.length > 0) {
+        bytes = true;
+        this.observer?.onCommit?.(this.name, batch.accepted.length, batch.length, (performance.now() - batch.started) / 1000);
+      }
+      for (const { p, result } of batch.accepted) {
+        if (!result.duplicate) p.req.onCommit?.(result);
+        p.resolve(result);
+      }
+    }
+    if (bytes) this.notify();
+    this.maybeIdle();
+  }
+
+  /**
+   * Fails `batch` and every batch written behind it: their preconditions' effects are undone
+   * newest first, then their appends are rejected with `err`.
+   */
+  private fail(batch: Batch, err: unknown): void {
+    const at = this.inflight.indexOf(batch);
+    if (at < 0) return; // failed already, with an older batch
+    const failed = this.inflight.splice(at);
+    for (const b of failed) b.failed = true;
+    for (const b of [...failed].reverse()) for (const { p } of [...b.accepted].reverse()) p.req.onFail?.();
+    for (const b of failed) for (const { p } of b.accepted) p.reject(err);
+    this.maybeIdle();
+  }
+
+  /** The spool the next batch goes to: the current one (commitLoop rolled it when full), or a new one. */
+  private async spoolFor(): Promise<Spool> {
     const current = this.currentSpool;
-    if (current && (current.length === 0 || current.length + length <= this.spec.fragment.length)) return current;
-    if (current) this.sealSpool(current);
+    if (current) return current;
     // Spools are created by their first append, so an idle journal holds no empty files.
-    const next = await Spool.create(this.dir, this.head, this.files);
+    // Nothing is in flight here: a spool is sealed only once its batches settled.
+    const next = await Spool.create(this.dir, this.writeHead, this.files);
     this.spools.push(next);
     return next;
   }
@@ -335,7 +456,7 @@ export class Journal {
 
   /** Resolves once every queued append has been committed or failed. */
   async drain(): Promise<void> {
-    while (this.committing) {
+    while (this.committing || this.scheduled || this.inflight.length > 0) {
       this.idle ??= signal();
       await this.idle.promise;
     }

@@ -1,17 +1,6 @@
 import { fstatSync, readSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
-
-/** A commit record: `end` offset (u64), CRC-32 of the batch (u32), CRC-32 of the first 12 bytes (u32). */
-export const RECORD = 16;
-
-/** Encodes the commit record of a batch ending at `end` whose bytes have CRC-32 `crc`. */
-export function encodeRecord(end: number, crc: number): Buffer {
-  const rec = Buffer.allocUnsafe(RECORD);
-  rec.writeBigUInt64BE(BigInt(end), 0);
-  rec.writeUInt32BE(crc, 8);
-  rec.writeUInt32BE(crc32(rec.subarray(0, 12)), 12);
-  return rec;
-}
+import { decodeFrameHeader, FILE_HEADER, FRAME_HEADER, FRAME_MAGIC_BYTES, type FrameHeader } from './spool-format.js';
 
 /** Offsets `[begin, end)` of a journal and what recovery found there. */
 export interface DamagedRange {
@@ -22,100 +11,144 @@ export interface DamagedRange {
   readonly why: string;
 }
 
-/** The verdict on one spool's files after a restart. */
-export type SpoolCheck =
+/** The verdict on one format-2 spool file after a restart. */
+export type FrameCheck =
   | {
       readonly kind: 'intact';
-      /** The end of the verified batches: every acknowledged byte. */
+      /** The end of the leading run of verified frames: every acknowledged byte. */
       readonly end: number;
-      readonly records: number;
-      /** Bytes past `end` that no verified record covers: an append in flight at the crash, never acknowledged. */
-      readonly unacknowledged: number;
+      /** The file position just past those frames, where the file is cut and appends continue. */
+      readonly fileEnd: number;
+      /** The journal offset each of those frames ends at, in order. */
+      readonly ends: number[];
+      /** Offsets past `end` that were in flight at the crash (never acknowledged) and are cut. */
+      readonly cut: number;
     }
-  | {
-      readonly kind: 'damaged';
-      /** The end of the leading run of verified batches. */
-      readonly verifiedEnd: number;
-      /** The highest offset any record or the data file claims. */
-      readonly claimedEnd: number;
-      readonly ranges: readonly DamagedRange[];
-    };
+  | { readonly kind: 'damaged'; readonly verifiedEnd: number; readonly claimedEnd: number; readonly ranges: readonly DamagedRange[] };
 
-/**
- * Checks every commit record of a spool and every batch's bytes against its CRC.
- *
- * The commit protocol leaves at most one batch in doubt after a crash: batch N+1 is written
- * only once batch N is durable. So a spool is `intact` when all its records verify except at
- * most the last one (torn record, or bytes not all on disk), with any bytes past the verified
- * end unacknowledged. Anything else (a bad record before the last, a checksum mismatch in a
- * batch that later bytes follow, a missing index beside data) is damage of acknowledged bytes,
- * reported range by range; nothing is decided about the files here.
- *
- * It reads synchronously: it runs at start, before the broker serves anything, where a thread
- * pool hop per read made restarts with 10,000 journals take tens of seconds.
- */
-export function checkSpool(data: number, index: Buffer | undefined, begin: number): SpoolCheck {
-  const dataEnd = begin + fstatSync(data).size;
-  if (index === undefined) {
-    if (dataEnd === begin) return { kind: 'intact', end: begin, records: 0, unacknowledged: 0 };
-    const why = 'the commit index is missing';
-    return { kind: 'damaged', verifiedEnd: begin, claimedEnd: dataEnd, ranges: [{ begin, end: dataEnd, state: 'unverifiable', why }] };
-  }
-  const slots = Math.floor(index.length / RECORD);
-  const ranges: DamagedRange[] = [];
-  let verified = 0; // leading slots that verify
-  let prevEnd: number | undefined = begin; // where the next batch begins, while records are intact
-  let covered = begin;
-  let lastMismatch: { end: number } | undefined;
-  for (let i = 0; i < slots; i++) {
-    const rec = index.subarray(i * RECORD, (i + 1) * RECORD);
-    const end = Number(rec.readBigUInt64BE(0));
-    if (crc32(rec.subarray(0, 12)) !== rec.readUInt32BE(12) || end <= covered) {
-      prevEnd = undefined;
-      continue;
-    }
-    const from = prevEnd ?? covered;
-    if (prevEnd === undefined) {
-      if (Math.min(end, dataEnd) > from) {
-        ranges.push({ begin: from, end: Math.min(end, dataEnd), state: 'unverifiable', why: `the commit record before offset ${end} is corrupt` });
-      }
-    } else if (end > dataEnd) {
-      if (dataEnd > from) ranges.push({ begin: from, end: dataEnd, state: 'unverifiable', why: 'its batch is cut short' });
-    } else if (crcOf(data, from - begin, end - begin) !== rec.readUInt32BE(8)) {
-      ranges.push({ begin: from, end, state: 'corrupt', why: 'bytes do not match their commit checksum' });
-      lastMismatch = { end };
-    } else if (verified === i) {
-      verified++;
-    }
-    if (end > dataEnd) ranges.push({ begin: Math.max(from, dataEnd), end, state: 'missing', why: 'the spool file ends early' });
-    prevEnd = end;
-    covered = end;
-  }
-  const verifiedEnd = verified === 0 ? begin : Number(index.readBigUInt64BE((verified - 1) * RECORD));
-  const leftover = index.length - verified * RECORD;
-  // The one batch in doubt: its record torn, its bytes not all on disk, or (when nothing was
-  // written after it) its bytes torn. A mismatch followed by more data was acknowledged.
-  const inDoubt = leftover <= RECORD && !(lastMismatch && dataEnd > lastMismatch.end);
-  if (inDoubt) return { kind: 'intact', end: verifiedEnd, records: verified, unacknowledged: Math.max(0, dataEnd - verifiedEnd) };
-  if (dataEnd > covered) ranges.push({ begin: covered, end: dataEnd, state: 'unverifiable', why: 'no commit record covers them' });
-  return { kind: 'damaged', verifiedEnd, claimedEnd: Math.max(covered, dataEnd), ranges: merge(ranges) };
+interface Problem extends DamagedRange {
+  /** The file position where the frame in trouble begins. */
+  readonly pos: number;
 }
 
-/** CRC-32 of the file's bytes `[from, to)`, read in bounded chunks. */
-function crcOf(fd: number, from: number, to: number): number {
-  const buf = Buffer.allocUnsafe(Math.min(1 << 20, Math.max(1, to - from)));
-  let crc = 0;
-  for (let at = from; at < to; ) {
-    const bytesRead = readSync(fd, buf, 0, Math.min(buf.length, to - at), at);
-    if (bytesRead === 0) break;
-    crc = crc32(buf.subarray(0, bytesRead), crc);
-    at += bytesRead;
+/**
+ * Walks the frames of a format-2 spool file (spool-format.ts), checking every header and every
+ * payload against its CRC, and decides what a crash left in doubt.
+ *
+ * The highest `durable` any intact frame header claims is the durable watermark: bytes below it
+ * were fsync'd before the crash, so a frame there that fails its check is damage of acknowledged
+ * bytes (`damaged`, with every range in trouble; nothing is decided about the file here). A first
+ * problem at or past the watermark is the tail that was in flight: the spool is `intact` up to
+ * it and everything from it on is cut. Past a damaged frame header the walk finds the next intact
+ * one by its magic, so that the claims of later frames still count.
+ */
+export function checkFrames(fd: number, begin: number): FrameCheck {
+  const file = new FileWindow(fd);
+  const size = file.size;
+  const problems: Problem[] = [];
+  const ends: number[] = [];
+  let pos = FILE_HEADER;
+  let prev = begin; // where the next frame's payload begins
+  let durable = begin;
+  let claimed = begin;
+  while (pos < size) {
+    const h = decodeFrameHeader(file.get(pos, FRAME_HEADER));
+    if (h && h.begin === prev) {
+      durable = Math.max(durable, h.durable);
+      claimed = Math.max(claimed, h.end);
+      const payload = pos + FRAME_HEADER;
+      const payloadEnd = payload + (h.end - h.begin);
+      if (payloadEnd > size) {
+        const have = prev + (size - payload);
+        if (have > prev) problems.push({ begin: prev, end: have, pos, state: 'unverifiable', why: 'its batch is cut short' });
+        problems.push({ begin: have, end: h.end, pos, state: 'missing', why: 'the spool file ends early' });
+        prev = h.end;
+        break;
+      }
+      if (file.crc(payload, payloadEnd) !== h.crc) problems.push({ begin: prev, end: h.end, pos, state: 'corrupt', why: 'bytes do not match their commit checksum' });
+      else if (problems.length === 0) ends.push(h.end);
+      prev = h.end;
+      pos = payloadEnd;
+      continue;
+    }
+    const next = findFrame(file, pos + 1, prev);
+    const to = next ? next.h.begin : prev + (size - pos);
+    // (An empty range when bytes that are no frame sit between two frames.)
+    problems.push({ begin: prev, end: to, pos, state: 'unverifiable', why: next ? 'their commit record is corrupt' : 'no intact commit record covers them' });
+    prev = to;
+    if (!next) break;
+    pos = next.pos;
   }
-  return crc;
+  claimed = Math.max(claimed, prev);
+  const first = problems[0];
+  if (!first) return { kind: 'intact', end: prev, fileEnd: pos, ends, cut: 0 };
+  if (first.begin >= durable) return { kind: 'intact', end: first.begin, fileEnd: first.pos, ends, cut: claimed - first.begin };
+  const ranges = merge(problems.map(({ begin: b, end, state, why }) => ({ begin: b, end, state, why })));
+  return { kind: 'damaged', verifiedEnd: first.begin, claimedEnd: Math.max(claimed, durable), ranges };
+}
+
+/** The first intact frame header at or after file position `from` whose frame begins at or after `prev`. */
+function findFrame(file: FileWindow, from: number, prev: number): { pos: number; h: FrameHeader } | undefined {
+  for (let at = from; at + FRAME_HEADER <= file.size; ) {
+    const chunk = file.get(at, 1 << 20);
+    const i = chunk.indexOf(FRAME_MAGIC_BYTES);
+    if (i < 0) {
+      // The magic may straddle the chunk's end.
+      at += Math.max(1, chunk.length - FRAME_MAGIC_BYTES.length + 1);
+      continue;
+    }
+    const h = decodeFrameHeader(file.get(at + i, FRAME_HEADER));
+    if (h && h.begin >= prev) return { pos: at + i, h };
+    at += i + 1;
+  }
+  return undefined;
+}
+
+/** Reads a file through one window of bytes, so that walking many small frames costs few reads. */
+let window: Buffer | undefined;
+
+class FileWindow {
+  readonly size: number;
+  // One buffer for every spool: recovery is synchronous, one spool at a time, and a restart
+  // with 10,000 journals should not allocate a fresh MiB for each.
+  private buf = (window ??= Buffer.allocUnsafe(1 << 20));
+  private start = 0;
+  private len = 0;
+
+  constructor(private readonly fd: number) {
+    this.size = fstatSync(fd).size;
+  }
+
+  /** Up to `n` bytes from `pos` (fewer at the end of the file); valid until the next call. */
+  get(pos: number, n: number): Buffer {
+    if (pos >= this.start && pos + n <= this.start + this.len) return this.buf.subarray(pos - this.start, pos - this.start + n);
+    if (n > this.buf.length) this.buf = Buffer.allocUnsafe(n);
+    this.start = pos;
+    this.len = 0;
+    const want = Math.min(this.buf.length, this.size - pos);
+    while (this.len < want) {
+      const got = readSync(this.fd, this.buf, this.len, want - this.len, pos + this.len);
+      if (got === 0) break;
+      this.len += got;
+    }
+    return this.buf.subarray(0, Math.min(n, this.len));
+  }
+
+  /** CRC-32 of the bytes `[from, to)`. */
+  crc(from: number, to: number): number {
+    let crc = 0;
+    for (let at = from; at < to; ) {
+      const chunk = this.get(at, Math.min(to - at, 1 << 20));
+      if (chunk.length === 0) break;
+      crc = crc32(chunk, crc);
+      at += chunk.length;
+    }
+    return crc;
+  }
 }
 
 /** Joins neighbouring ranges of the same state and reason. */
-function merge(ranges: DamagedRange[]): DamagedRange[] {
+export function merge(ranges: DamagedRange[]): DamagedRange[] {
   const out: DamagedRange[] = [];
   for (const r of ranges) {
     const last = out.at(-1);

@@ -1,11 +1,18 @@
 import test, { type ExecutionContext } from 'ava';
-import { copyFile, open, readdir, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { copyFile, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { appendTo, createJournal, readAll, startBroker, streamUrl, tempDir, type TestBroker } from '../helpers/broker.js';
 
 /** Five appends of 10 bytes each: batch i holds offsets [10i, 10i + 10). */
 const BATCHES = ['batch-0000', 'batch-0001', 'batch-0002', 'batch-0003', 'batch-0004'];
 const SPOOL = '@0000000000000000.spool';
+/** The spool file (format 2): a 32-byte file header, then per batch a 32-byte commit record (frame header) and its 10 bytes. */
+const FRAME = 32 + 10;
+const SPOOL_SIZE = 32 + BATCHES.length * FRAME;
+/** The file position of batch `i`'s commit record. */
+const recordAt = (i: number) => 32 + i * FRAME;
+/** The file position of journal offset `offset`. */
+const bytePos = (offset: number) => recordAt(Math.floor(offset / 10)) + 32 + (offset % 10);
 
 /** A data dir whose broker took `damaged/j` (five appends) and `damaged/ok` (one), then was SIGKILLed. */
 async function crashed(t: ExecutionContext): Promise<{ dataDir: string; dir: string }> {
@@ -57,20 +64,21 @@ async function assertOthersServe(t: ExecutionContext, b: TestBroker): Promise<vo
 
 test.serial('a corrupt commit record in the middle no longer truncates what follows: the spool is kept whole and the journal fails naming the offsets', async (t) => {
   const { dataDir, dir } = await crashed(t);
-  await flipByte(join(dir, `${SPOOL}.index`), 1 * 16 + 3); // record of batch 1
+  await flipByte(join(dir, SPOOL), recordAt(1) + 3); // record of batch 1
   const b = await restart(t, dataDir);
-  const message = await assertFailed(t, b, 'damaged/j', /\[10, 30\) unverifiable \(the commit record before offset 30 is corrupt\)/);
+  // Later records claim batch 1 durable, so it was acknowledged; batch 2 is found past it and verifies.
+  const message = await assertFailed(t, b, 'damaged/j', /\[10, 20\) unverifiable \(their commit record is corrupt\)/);
   t.regex(message, /offsets \[10, 50\) are not served/);
   await assertOthersServe(t, b);
   // Nothing acknowledged was cut: the spool sits aside whole.
-  t.is((await stat(join(dir, `${SPOOL}.damaged`))).size, 50);
-  t.is((await stat(join(dir, `${SPOOL}.index.damaged`))).size, 80);
-  t.regex(b.logs(), /"journal":"damaged\/j".*\[10, 30\) unverifiable/);
+  t.is((await stat(join(dir, `${SPOOL}.damaged`))).size, SPOOL_SIZE);
+  t.regex(b.logs(), /"journal":"damaged\/j".*\[10, 20\) unverifiable/);
 });
 
-test.serial('a missing commit index no longer empties the spool: every byte is kept and reported unverifiable', async (t) => {
+test.serial('a format-1 spool whose commit index is missing is not emptied: every byte is kept and reported unverifiable', async (t) => {
   const { dataDir, dir } = await crashed(t);
-  await unlink(join(dir, `${SPOOL}.index`));
+  // Format 1 kept the journal's bytes alone in the data file and the commit records beside it.
+  await writeFile(join(dir, SPOOL), BATCHES.join(''));
   const b = await restart(t, dataDir);
   await assertFailed(t, b, 'damaged/j', /\[0, 50\) unverifiable \(the commit index is missing\)/);
   await assertOthersServe(t, b);
@@ -79,7 +87,7 @@ test.serial('a missing commit index no longer empties the spool: every byte is k
 
 test.serial('a flipped byte in the middle of the data is never served', async (t) => {
   const { dataDir, dir } = await crashed(t);
-  await flipByte(join(dir, SPOOL), 25);
+  await flipByte(join(dir, SPOOL), bytePos(25));
   const b = await restart(t, dataDir);
   await assertFailed(t, b, 'damaged/j', /\[20, 30\) corrupt \(bytes do not match their commit checksum\)/);
   await assertOthersServe(t, b);
@@ -87,7 +95,7 @@ test.serial('a flipped byte in the middle of the data is never served', async (t
 
 test.serial('a failed journal stays failed after another restart, and the write head never moves back', async (t) => {
   const { dataDir, dir } = await crashed(t);
-  await flipByte(join(dir, SPOOL), 5);
+  await flipByte(join(dir, SPOOL), bytePos(5));
   const first = await restart(t, dataDir);
   await assertFailed(t, first, 'damaged/j', /\[0, 10\) corrupt/);
   await first.stop('SIGKILL');
@@ -112,18 +120,17 @@ test.serial('a corrupt journal record fails that journal alone; the broker start
   const b = await restart(t, dataDir);
   await assertFailed(t, b, 'damaged/j', /record @journal\.json is unreadable/);
   await assertOthersServe(t, b);
-  t.is((await stat(join(dir, SPOOL))).size, 50);
+  t.is((await stat(join(dir, SPOOL))).size, SPOOL_SIZE);
 });
 
 test.serial('a gap between spools fails that journal alone; the broker starts and serves the others', async (t) => {
   const { dataDir, dir } = await crashed(t);
   // A spool beginning at 0x100 cannot follow one that ends at 50.
   await copyFile(join(dir, SPOOL), join(dir, '@0000000000000100.spool'));
-  await copyFile(join(dir, `${SPOOL}.index`), join(dir, '@0000000000000100.spool.index'));
   const b = await restart(t, dataDir);
   await assertFailed(t, b, 'damaged/j', /offsets \[50, 256\) are missing/);
   await assertOthersServe(t, b);
-  t.is((await stat(join(dir, SPOOL))).size, 50);
+  t.is((await stat(join(dir, SPOOL))).size, SPOOL_SIZE);
 });
 
 test.serial('a start that fails exits with a clear error instead of hanging', async (t) => {
