@@ -138,6 +138,11 @@ export class RegisterStore implements Store {
     return (this.db.prepare('SELECT count(*) AS n FROM registers').get() as { n: number }).n;
   }
 
+  /** Whether no register was ever committed. */
+  empty(): boolean {
+    return this.db.prepare('SELECT 1 FROM registers LIMIT 1').get() === undefined;
+  }
+
   /** A metadata value committed with the registers (the checkpoint, the recovery log offset). */
   meta(name: string): string | undefined {
     return this.metaGet.get(name)?.value;
