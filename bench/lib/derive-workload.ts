@@ -107,7 +107,7 @@ export async function deriveWorkload(sizes: DeriveSizes, log: (m: string) => voi
     const variantA = `(a) pass-through, ${sizes.passThrough.toLocaleString('en')} docs`;
     rows.push(row(variantA, 'hand-written loop', copyLoop, eventBytes));
     rows.push(row(variantA, 'inlet', copy, eventBytes, copyLoop));
-    log(`bench D: pass-through ${Math.round(copy.docsps)} docs/s (loop ${Math.round(copyLoop.docsps)})`);
+    log(`bench D: pass-through ${Math.round(copy.docsps)} docs/s, ${copy.cpuUsPerDoc!.toFixed(1)} µs CPU/doc (loop ${Math.round(copyLoop.docsps)})`);
 
     // (b) the chat example's userDetails.
     const chatCatalog = await loadCatalog(join(dir.path, 'chat/userDetails.flow.yaml'));
@@ -124,7 +124,7 @@ export async function deriveWorkload(sizes: DeriveSizes, log: (m: string) => voi
     rows.push(row(variantB, 'hand-written loop', chatLoop, chatBytes));
     rows.push(row(variantB, '@electric-sql/d2ts', d2, chatBytes, chatLoop));
     rows.push(row(variantB, 'inlet', chatRun, chatBytes, chatLoop));
-    log(`bench D: chat ${Math.round(chatRun.docsps)} docs/s (loop ${Math.round(chatLoop.docsps)}, d2ts ${Math.round(d2.docsps)})`);
+    log(`bench D: chat ${Math.round(chatRun.docsps)} docs/s, ${chatRun.cpuUsPerDoc!.toFixed(1)} µs CPU/doc (loop ${Math.round(chatLoop.docsps)}, d2ts ${Math.round(d2.docsps)})`);
   } finally {
     await broker.stop('SIGTERM');
     await dir.remove();
@@ -139,6 +139,8 @@ interface Measured {
   p99?: number;
   p999?: number;
   rssMiB: number;
+  /** CPU time of this process (runtime, lambda worker) per source document while backfilling: less sensitive to a busy machine than docs/s. */
+  cpuUsPerDoc?: number;
   failed?: string;
 }
 
@@ -278,11 +280,13 @@ async function inletRun(
   live: { derived: string; live: (i: number) => Record<string, unknown[]>; matches: (doc: unknown, i: number) => boolean },
 ): Promise<Measured> {
   const rss0 = process.memoryUsage().rss;
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const rt = await DerivationRuntime.start({ catalog, client, writer: new Appender(client), module, dataDir, batchSize: 2000 });
   try {
     await rt.settled();
     const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
     const rssMiB = (process.memoryUsage().rss - rss0) / 2 ** 20;
     const abort = new AbortController();
     let waiting: { i: number; arrived: () => void } | undefined;
@@ -302,7 +306,7 @@ async function inletRun(
     }
     abort.abort();
     await reader;
-    return { docsps: n / seconds, seconds, rssMiB, ...lat.percentiles() };
+    return { docsps: n / seconds, seconds, rssMiB, cpuUsPerDoc: (cpu.user + cpu.system) / n, ...lat.percentiles() };
   } finally {
     await rt.stop();
   }
