@@ -129,7 +129,7 @@ const report: Report = {
     ...slots.map((s) => [s.name, s.settings] as const),
     ['sizes', `${P.seconds}s per run, ${P.reps} repetitions (replay: ${P.replayReps}), ~200-byte shipment documents from a fixed seed; a repetition that fails or exceeds its time limit marks its row failed`],
     ['W3', 'inlet: MB/s of the Reader alone against plain decompression of the same fragment files; docs/s of a second pass that parses every document. Peers: one pass that parses every message; their history is at most 100 MB because loading it one message per document is slow'],
-    ['D', 'derivations in-process (bench/lib/derive-workload.ts): N source documents in the lake backfilled, then single documents ingested one at a time (p50/p99: source ack → derived document committed and read). × limit: docs/s over the hand-written loop\'s on the same documents. Peak RSS column: RSS growth of the bench process over the run'],
+    ['D', 'derivations in-process (bench/lib/derive-workload.ts): N source documents in the lake backfilled, then single documents ingested one at a time (p50/p99: source ack → derived document committed and read). × limit: docs/s over the hand-written loop\'s on the same documents. Peak RSS column: inlet, the bench process once backfilled; loop and d2ts, RSS growth over their run'],
     ['W4', 'documents are created at 5,000/s, each stamped with its creation time; inlet appends what came due each millisecond as one NDJSON append, the peers publish each document as a message; latency = delivery to the tailing reader minus creation. Ratio: best peer p99 / inlet p99 (above 1: inlet is faster)'],
   ]),
   limits,

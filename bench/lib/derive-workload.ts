@@ -280,7 +280,6 @@ async function inletRun(
   liveCount: number,
   live: { derived: string; live: (i: number) => Record<string, unknown[]>; matches: (doc: unknown, i: number) => boolean },
 ): Promise<Measured> {
-  const rss0 = process.memoryUsage().rss;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const rt = await DerivationRuntime.start({ catalog, client, writer: new Appender(client), module, dataDir, batchSize: 2000 });
@@ -288,7 +287,8 @@ async function inletRun(
     await rt.settled();
     const seconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
-    const rssMiB = (process.memoryUsage().rss - rss0) / 2 ** 20;
+    // The whole process once backfilled: growth from rss0 is blurred by the GC of earlier runs.
+    const rssMiB = process.memoryUsage().rss / 2 ** 20;
     const abort = new AbortController();
     let waiting: { i: number; arrived: () => void } | undefined;
     const reader = (async () => {
