@@ -10,6 +10,7 @@
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { DERIVE_SIZES, deriveWorkload } from './lib/derive-workload.js';
 import { measure, Slot, type Plan } from './lib/harness.js';
 import { InletSystem } from './lib/inlet.js';
 import { measureLimits, type Limits } from './lib/limits.js';
@@ -104,11 +105,13 @@ try {
 } finally {
   for (const s of slots) await s.stop().catch(() => undefined);
 }
+// D: derivations, with the machine to themselves (the other systems are stopped).
+if (wanted('D')) rows.push(...(await deriveWorkload(quick ? DERIVE_SIZES.quick : DERIVE_SIZES.full)));
 
 // Ratios to the best peer of the same workload and variant family.
 for (const row of rows) {
   if (row.system !== 'inlet' || row.failed) continue;
-  const peers = rows.filter((p) => p.system !== 'inlet' && !p.failed && p.workload === row.workload && (row.workload.startsWith('W3') || p.variant === row.variant));
+  const peers = rows.filter((p) => p.system !== 'inlet' && p.system !== 'hand-written loop' && !p.failed && p.workload === row.workload && (row.workload.startsWith('W3') || p.variant === row.variant));
   if (peers.length === 0) continue;
   if (row.workload.startsWith('W4')) {
     const best = Math.min(...peers.map((p) => p.p99 ?? Infinity));
@@ -126,6 +129,7 @@ const report: Report = {
     ...slots.map((s) => [s.name, s.settings] as const),
     ['sizes', `${P.seconds}s per run, ${P.reps} repetitions (replay: ${P.replayReps}), ~200-byte shipment documents from a fixed seed; a repetition that fails or exceeds its time limit marks its row failed`],
     ['W3', 'inlet: MB/s of the Reader alone against plain decompression of the same fragment files; docs/s of a second pass that parses every document. Peers: one pass that parses every message; their history is at most 100 MB because loading it one message per document is slow'],
+    ['D', 'derivations in-process (bench/lib/derive-workload.ts): N source documents in the lake backfilled, then single documents ingested one at a time (p50/p99: source ack → derived document committed and read). × limit: docs/s over the hand-written loop\'s on the same documents. Peak RSS column: inlet, the bench process once backfilled; loop and d2ts, RSS growth over their run'],
     ['W4', 'documents are created at 5,000/s, each stamped with its creation time; inlet appends what came due each millisecond as one NDJSON append, the peers publish each document as a message; latency = delivery to the tailing reader minus creation. Ratio: best peer p99 / inlet p99 (above 1: inlet is faster)'],
   ]),
   limits,

@@ -1,5 +1,5 @@
 import type { BrokerClient } from '../client/broker-client.js';
-import { readDocuments } from '../readers/documents.js';
+import { readDocumentBatches } from '../readers/documents.js';
 import { SelectorReader, type SelectorReaderOptions } from '../readers/selector-reader.js';
 import type { Document } from '../readers/types.js';
 import { collectionSelector, type PartitionValue } from './partitions.js';
@@ -31,11 +31,14 @@ export class CollectionReader<T = unknown> implements AsyncIterable<SequencedDoc
   private readonly readThrough = new Map<string, number>();
   /** Documents one ACK committed, handed out one at a time. */
   private batch: { docs: SequencedDocument<T>[]; consumed: number; ackBegin: number } | undefined;
-  private readonly source: AsyncIterator<Document<T>>;
+  /** Documents of one chunk, read and parsed, fed to their sequencer one at a time as `take` goes. */
+  private parsed: Document<T>[] = [];
+  private fed = 0;
+  private readonly source: AsyncIterator<Document<T>[]>;
   /** A pull of the source that `take` stopped waiting for: the next `take` picks it up. */
-  private pull: Promise<IteratorResult<Document<T>>> | undefined;
+  private pull: Promise<IteratorResult<Document<T>[]>> | undefined;
   /** The pull's outcome once it has settled, so `take(0)` answers without waiting a timer. */
-  private pulled: { value: IteratorResult<Document<T>> } | { error: unknown } | undefined;
+  private pulled: { value: IteratorResult<Document<T>[]> } | { error: unknown } | undefined;
   private readonly abort = new AbortController();
   private readonly restored: ReadCheckpoint;
   /** True once the source has ended (not following, and every journal read to its write head). */
@@ -47,7 +50,7 @@ export class CollectionReader<T = unknown> implements AsyncIterable<SequencedDoc
     for (const [journal, cp] of Object.entries(this.restored)) offsets[journal] = replayFrom(cp);
     const signal = opts.signal ? AbortSignal.any([opts.signal, this.abort.signal]) : this.abort.signal;
     const reader = new SelectorReader(client, collectionSelector(collection, opts.partitions), { ...opts, offset: 0, offsets, signal });
-    this.source = readDocuments<T>(reader)[Symbol.asyncIterator]();
+    this.source = readDocumentBatches<T>(reader)[Symbol.asyncIterator]();
   }
 
   /**
@@ -59,27 +62,31 @@ export class CollectionReader<T = unknown> implements AsyncIterable<SequencedDoc
     const deadline = waitMs === undefined ? undefined : Date.now() + waitMs;
     for (;;) {
       if (this.batch && this.batch.consumed < this.batch.docs.length) return this.batch.docs[this.batch.consumed++];
-      if (this.done) return undefined;
-      const pull = this.startPull();
-      let next: IteratorResult<Document<T>> | undefined;
-      if (this.pulled) {
-        if ('error' in this.pulled) throw this.pulled.error;
-        next = this.pulled.value;
-      } else if (waitMs === 0) {
-        // Nothing read yet: say so now. (Racing a 0 ms timer cost a timer tick per call: with two
-        // sources, one idle, a transaction read one document per millisecond.)
-        return undefined;
-      } else {
-        next = deadline === undefined ? await pull : await raceDeadline(pull, deadline);
-        if (next === undefined) return undefined;
+      if (this.fed === this.parsed.length) {
+        if (this.done) return undefined;
+        const pull = this.startPull();
+        let next: IteratorResult<Document<T>[]> | undefined;
+        if (this.pulled) {
+          if ('error' in this.pulled) throw this.pulled.error;
+          next = this.pulled.value;
+        } else if (waitMs === 0) {
+          // Nothing read yet: say so now. (Racing a 0 ms timer cost a timer tick per call: with two
+          // sources, one idle, a transaction read one document per millisecond.)
+          return undefined;
+        } else {
+          next = deadline === undefined ? await pull : await raceDeadline(pull, deadline);
+          if (next === undefined) return undefined;
+        }
+        this.pull = undefined;
+        this.pulled = undefined;
+        if (next.done) {
+          this.done = true;
+          return undefined;
+        }
+        this.parsed = next.value;
+        this.fed = 0;
       }
-      this.pull = undefined;
-      this.pulled = undefined;
-      if (next.done) {
-        this.done = true;
-        return undefined;
-      }
-      const d = next.value;
+      const d = this.parsed[this.fed++]!;
       let seq = this.sequencers.get(d.journal);
       if (!seq) {
         this.sequencers.set(d.journal, (seq = new Sequencer<T>()));
@@ -99,7 +106,7 @@ export class CollectionReader<T = unknown> implements AsyncIterable<SequencedDoc
    * commit anything), or the end of the read. Lets one wait on several readers.
    */
   ready(): Promise<void> {
-    if (this.done || (this.batch && this.batch.consumed < this.batch.docs.length)) return Promise.resolve();
+    if (this.done || this.fed < this.parsed.length || (this.batch && this.batch.consumed < this.batch.docs.length)) return Promise.resolve();
     return this.startPull().then(
       () => undefined,
       () => undefined,
@@ -107,7 +114,7 @@ export class CollectionReader<T = unknown> implements AsyncIterable<SequencedDoc
   }
 
   /** The pull under way (one at a time), started if there is none. */
-  private startPull(): Promise<IteratorResult<Document<T>>> {
+  private startPull(): Promise<IteratorResult<Document<T>[]>> {
     if (this.pull) return this.pull;
     const pull = (this.pull = this.source.next());
     pull.then(

@@ -68,6 +68,13 @@ export interface ConsumerOptions<T> {
   /** …or when it has consumed this many documents. Default unbounded. */
   readonly maxTxnDocs?: number;
   /**
+   * …or (when set) when it has consumed this many documents, a bound that doubles for the next
+   * transaction each time a transaction reaches it, and comes back to this value when one ends
+   * because its input stalled: a burst after an idle spell commits its first documents soon,
+   * and a backfill's transactions grow (TCP's slow start). Default: no such bound.
+   */
+  readonly firstTxnDocs?: number;
+  /**
    * …or (when true) as soon as the previous transaction has committed: the store is never idle
    * while input waits, and transactions grow as large as its commits are slow. Default false.
    */
@@ -108,6 +115,7 @@ export async function runConsumer<T>(opts: ConsumerOptions<T>): Promise<void> {
   const stallMs = opts.stallMs ?? 20;
   const maxTxnMs = opts.maxTxnMs ?? 1000;
   const maxTxnDocs = opts.maxTxnDocs ?? Infinity;
+  let txnDocs = Math.min(opts.firstTxnDocs ?? Infinity, maxTxnDocs);
   /** The previous transaction's commit and ACKs. */
   let previous: Promise<void> = Promise.resolve();
   /** Whether the previous transaction's commit has settled. */
@@ -163,13 +171,16 @@ export async function runConsumer<T>(opts: ConsumerOptions<T>): Promise<void> {
       };
       const opened = Date.now();
       let consumed = 0;
+      let stalled = false;
       for (let item: typeof first | undefined = first; item; ) {
         await app.consume(item.d, item.collection, txn);
         crashPoint('consumer.read');
         const deadline = Math.min(Date.now() + stallMs, opened + maxTxnMs);
-        const close = Date.now() >= opened + maxTxnMs || ++consumed >= maxTxnDocs || (opts.closeOnCommit === true && committed);
+        const close = Date.now() >= opened + maxTxnMs || ++consumed >= txnDocs || (opts.closeOnCommit === true && committed);
         item = close ? undefined : await next(deadline);
+        stalled = !close && item === undefined && Date.now() < opened + maxTxnMs;
       }
+      if (opts.firstTxnDocs !== undefined) txnDocs = consumed >= txnDocs ? Math.min(txnDocs * 2, maxTxnDocs) : stalled ? Math.min(opts.firstTxnDocs, maxTxnDocs) : txnDocs;
       if (failure !== undefined || opts.signal?.aborted) break;
       await app.finalize?.(txn);
 

@@ -10,6 +10,9 @@ import { LambdaError, type Lambdas } from './lambdas.js';
 import type { RegisterStore } from './store.js';
 
 /** Counters of a derivation's committed transactions (read by status and metrics). */
+/** Batches started through the lambdas and not yet published, beyond which `consume` waits. */
+const MAX_INFLIGHT = 2;
+
 export interface DerivationCounters {
   read: number;
   published: number;
@@ -41,8 +44,18 @@ interface Transform {
  */
 export class DerivationApp implements Application {
   private buffer: Pending[] = [];
+  /** The last batch started through the lambdas (`flush`), and those not yet done, oldest first. */
+  private tail: Promise<void> = Promise.resolve();
+  private readonly inflight: Promise<void>[] = [];
+  /** The first failure of a batch: every later batch and the transaction fail with it. */
+  private failed: unknown;
   private readonly transforms = new Map<string, Transform[]>();
   private readonly registerSchema: CollectionSchema;
+  /**
+   * True when no transform has an update lambda and the store holds no register: every register
+   * is and stays `initial`, so it is not looked up per document.
+   */
+  private readonly registersFixed: boolean;
   readonly counters: DerivationCounters = { read: 0, published: 0 };
   /** Counts of the open transaction, then of those waiting for their commit, oldest first. */
   private open: DerivationCounters = { read: 0, published: 0 };
@@ -71,6 +84,7 @@ export class DerivationApp implements Application {
       list.push({ spec: t, source });
       this.transforms.set(t.reads.name, list);
     }
+    this.registersFixed = spec.transforms.every((t) => !t.update) && store.empty();
   }
 
   /** The collections the derivation reads. */
@@ -79,28 +93,54 @@ export class DerivationApp implements Application {
   }
 
   async consume(d: SequencedDocument, collection: string, txn: Transaction): Promise<void> {
+    if (this.failed !== undefined) throw this.failed;
     this.open.read++;
     for (const transform of this.transforms.get(collection) ?? []) {
       if (inPartitions(d.doc, transform.source, transform.spec.reads.partitions)) this.buffer.push({ d, transform });
     }
-    if (this.buffer.length >= this.batchSize) await this.flush(txn);
+    if (this.buffer.length >= this.batchSize) {
+      this.flush(txn);
+      // Bounded: reading runs at most this far ahead of the lambdas.
+      if (this.inflight.length > MAX_INFLIGHT) await this.inflight[0];
+    }
   }
 
   async finalize(txn: Transaction): Promise<void> {
-    await this.flush(txn);
+    this.flush(txn);
+    await this.tail;
+    if (this.failed !== undefined) throw this.failed;
     // The driver commits the store next, and transactions commit in order.
     this.committing.push(this.open);
     this.open = { read: 0, published: 0 };
   }
 
-  private async flush(txn: Transaction): Promise<void> {
+  /**
+   * Starts the buffered batch through its lambdas behind the batches before it, and returns:
+   * meanwhile the driver reads and decodes the next documents. Lambda calls stay one at a time,
+   * in source order (a call's timeout counts its own run alone, and a failure names its own
+   * document), and so do register changes and the transaction's published documents. The first
+   * failure stops every later batch (`failed`).
+   */
+  private flush(txn: Transaction): void {
     const batch = this.buffer;
     this.buffer = [];
     if (batch.length === 0) return;
-    const spec = this.collections.get(this.name)!.spec.derivation!;
-    const byTransform = groupBy(batch, (p) => p.transform.spec.name);
+    const step = this.tail.then(async () => {
+      if (this.failed !== undefined) return;
+      try {
+        const byTransform = groupBy(batch, (p) => p.transform.spec.name);
+        await this.apply(batch, byTransform, await this.updates(byTransform), txn);
+      } catch (err) {
+        this.failed ??= err;
+      }
+    });
+    this.tail = step;
+    this.inflight.push(step);
+    void step.then(() => this.inflight.splice(this.inflight.indexOf(step), 1));
+  }
 
-    // Updates of every document (they depend on the source alone).
+  /** The update lambdas' results for every document of the batch (they depend on the source alone). */
+  private async updates(byTransform: Map<string, Pending[]>): Promise<Map<Pending, unknown[]>> {
     const updates = new Map<Pending, unknown[]>();
     for (const items of byTransform.values()) {
       const t = items[0]!.transform.spec;
@@ -108,11 +148,19 @@ export class DerivationApp implements Application {
       const out = await this.call(t, 'Update', items, items.map((p) => [p.d.doc]));
       items.forEach((p, i) => updates.set(p, out[i]!));
     }
+    return updates;
+  }
 
-    // Registers change in source order.
+  /** Reduces a batch's updates into its registers in source order, then publishes what its publish lambdas return. */
+  private async apply(batch: Pending[], byTransform: Map<string, Pending[]>, updates: Map<Pending, unknown[]>, txn: Transaction): Promise<void> {
+    const spec = this.collections.get(this.name)!.spec.derivation!;
     const publishArgs = new Map<Pending, unknown[]>();
     for (const p of batch) {
       const t = p.transform.spec;
+      if (this.registersFixed) {
+        if (t.publish) publishArgs.set(p, [p.d.doc, spec.register.initial, spec.register.initial]);
+        continue;
+      }
       const key = packKey(p.d.doc, t.shuffle);
       const stored = this.store.get(key);
       const previous = stored === undefined ? spec.register.initial : stored;

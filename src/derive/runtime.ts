@@ -12,6 +12,9 @@ import { RemoteLambdas, WorkerLambdas, type Lambdas } from './lambdas.js';
 import { typeName } from './names.js';
 import { RegisterStore } from './store.js';
 
+/** A derivation's first transaction, and the first after its input stalled, takes at most this many documents (see runConsumer). */
+const FIRST_TXN_DOCS = 256;
+
 /** Where a derivation stands, as `GET /v1/derivations` and `inlet derivations status` show it. */
 export interface DerivationStatus {
   name: string;
@@ -116,6 +119,8 @@ export class DerivationRuntime {
         signal,
         // Live, a transaction waits this long for more input before it commits: short, for latency.
         stallMs: this.opts.stallMs ?? 5,
+        // Backfilling, transactions grow from this (small, so that the first commits come soon); live ones stay small.
+        firstTxnDocs: FIRST_TXN_DOCS,
         ...(this.opts.maxTxnMs !== undefined ? { maxTxnMs: this.opts.maxTxnMs } : {}),
         onProgress: (sources) => {
           r.progress = sources;
