@@ -1,5 +1,5 @@
 /**
- * The comparative bench: inlet next to NATS JetStream and Redis Streams and the machine's own
+ * The comparative bench: inlet next to NATS JetStream, Redis Streams, the Durable Streams reference server and the machine's own
  * limits, in one run, on the same generated shipment documents.
  *
  *   npm run bench             # full: ~1 GB replays, 3 repetitions
