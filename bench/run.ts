@@ -1,5 +1,5 @@
 /**
- * The comparative bench: inlet next to NATS JetStream and Redis Streams and the machine's own
+ * The comparative bench: inlet next to NATS JetStream, Redis Streams, the Durable Streams reference server and the machine's own
  * limits, in one run, on the same generated shipment documents.
  *
  *   npm run bench             # full: ~1 GB replays, 3 repetitions
@@ -17,6 +17,7 @@ import { measureLimits, type Limits } from './lib/limits.js';
 import { NatsSystem } from './lib/nats.js';
 import { ensureDebianPackage, scratchDir } from './lib/processes.js';
 import { RedisSystem } from './lib/redis.js';
+import { DurableStreamsSystem } from './lib/durable-streams.js';
 import { markdown, writeReport, type Report, type Row } from './lib/report.js';
 import { DRAIN_MS, type System } from './lib/systems.js';
 
@@ -55,6 +56,11 @@ try {
       console.error(`bench: ${pkg} did not start (${(err as Error).message}); skipping it`);
     }
   }
+  try {
+    slots.push(await Slot.open<System>(DurableStreamsSystem.start));
+  } catch (err) {
+    console.error(`bench: the Durable Streams reference server did not start (${(err as Error).message}); skipping it`);
+  }
   const row = async <S extends System>(slot: Slot<S>, plan: Plan<S>) => void rows.push(await measure(slot, plan));
 
   const disk = { name: "fsync'd disk", mbps: limits.fsyncDiskMBps };
@@ -83,7 +89,7 @@ try {
   }
   // Peers load history one message per document (NATS ~3 MB/s here), so their replay history is capped.
   const peerReplay = Math.min(P.replayBytes, 100e6);
-  for (const s of wanted('W3') ? slots.slice(1) : []) {
+  for (const s of wanted('W3') ? slots.slice(1).filter((s) => !s.name.startsWith('Durable Streams')) : []) {
     await row(s, {
       workload: 'W3 history replay', variant: `${(peerReplay / 1e6).toFixed(0)} MB, read from the start`, reps: P.replayReps,
       budgetSeconds: SETUP_S + (peerReplay / 1e6) * 1.5, limit: tcp,

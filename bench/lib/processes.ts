@@ -41,7 +41,7 @@ function hookExit(): void {
   }
 }
 
-function track(proc: ChildProcess): ChildProcess {
+export function track(proc: ChildProcess): ChildProcess {
   hookExit();
   live.add(proc);
   proc.once('exit', () => live.delete(proc));
@@ -67,7 +67,7 @@ export async function scratchDir(prefix: string): Promise<{ path: string; remove
   };
 }
 
-function wrap(proc: ChildProcess, url: string): Server {
+export function wrap(proc: ChildProcess, url: string): Server {
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   let peak = 0;
   const running = () => proc.exitCode === null && proc.signalCode === null;

@@ -5,6 +5,7 @@ import type { FlushResults, FragmentList, JournalFragments, PrunedFragment, Prun
 import type { JournalSpecInput } from '../protocol/journal-spec.js';
 import type { ApplyResults, JournalInfo, JournalList } from '../protocol/journals.js';
 import { formatOffset } from '../protocol/offsets.js';
+import { BatchingAppender, type BatchingOptions } from './batching-appender.js';
 
 export const DEFAULT_BROKER = 'http://127.0.0.1:8080';
 
@@ -39,6 +40,14 @@ export class BrokerClient {
     this.dispatcher = opts.dispatcher;
     const token = opts.token || process.env.INLET_TOKEN;
     this.auth = token ? { authorization: `Bearer ${token}` } : {};
+  }
+
+  /**
+   * An appender that coalesces single documents from many callers into one append per journal
+   * per tick (`linger` ms, default 0 = next tick); each caller gets its own offsets.
+   */
+  batching(opts: BatchingOptions = {}): BatchingAppender {
+    return new BatchingAppender(this, opts);
   }
 
   streamUrl(journal: string): string {
