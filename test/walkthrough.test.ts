@@ -18,6 +18,16 @@ function freePort(): Promise<number> {
   });
 }
 
+/** Whether any process of the group `pgid` is still alive. */
+function processGroupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function block(readme: string, marker: string): string {
   const m = readme.match(new RegExp(`<!-- walkthrough:${marker} -->\\n\`\`\`sh\\n([\\s\\S]*?)\`\`\``));
   if (!m) throw new Error(`README has no walkthrough:${marker} block`);
@@ -78,14 +88,7 @@ test("the README's collections walkthrough runs as written and its query counts 
   // Ctrl-C: npx and the broker stop, leaving no process behind.
   process.kill(-broker.pid!, 'SIGINT');
   t.true([0, 'SIGINT'].includes(await brokerExit), brokerOut);
-  const groupAlive = () => {
-    try {
-      process.kill(-broker.pid!, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
+  const groupAlive = () => processGroupAlive(broker.pid!);
   for (let i = 0; i < 200 && groupAlive(); i++) await new Promise((r) => setTimeout(r, 100));
   t.false(groupAlive(), 'the broker exited after Ctrl-C');
 });
@@ -136,14 +139,7 @@ test("the README's chat demo runs as written: develop starts PostgreSQL, and psq
   dev.stdout.on('data', (c: Buffer) => (devOut += c.toString()));
   dev.stderr.on('data', (c: Buffer) => (devOut += c.toString()));
   const devExit = new Promise<number | string>((resolve) => dev.on('exit', (code, sig) => resolve(code ?? sig ?? -1)));
-  const groupAlive = () => {
-    try {
-      process.kill(-dev.pid!, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
+  const groupAlive = () => processGroupAlive(dev.pid!);
   t.teardown(() => {
     if (groupAlive()) process.kill(-dev.pid!, 'SIGKILL');
   });

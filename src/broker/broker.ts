@@ -85,6 +85,12 @@ export class Broker {
    * which under a tailing reader grew the heap without bound and with it GC pauses.)
    */
   private nextChange(journal: Journal, ms: number, abort?: AbortSignal): Promise<boolean> {
+    // Released at the journal's next change, which replaces the promise.
+    return this.wake(journal.nextChange(), ms, abort);
+  }
+
+  /** Resolves true when `change` does, false after `ms`, on `abort` or at shutdown; unregisters all it registered. */
+  private wake(change: Promise<void>, ms: number, abort?: AbortSignal): Promise<boolean> {
     return new Promise((resolve) => {
       const end = (woke: boolean) => {
         clearTimeout(timer);
@@ -96,8 +102,8 @@ export class Broker {
       const timer = setTimeout(stop, ms);
       abort?.addEventListener('abort', stop, { once: true });
       this.liveWaits.add(stop);
-      // Released at the journal's next change, which replaces the promise.
-      void journal.nextChange().then(() => end(true));
+      if (this.closing) stop();
+      void change.then(() => end(true));
     });
   }
 
@@ -107,20 +113,7 @@ export class Broker {
    */
   async waitForListChange(revision: string, abort?: AbortSignal): Promise<boolean> {
     if (this.registry.revision !== revision) return true;
-    const woke = await new Promise<boolean>((resolve) => {
-      const end = (changed: boolean) => {
-        clearTimeout(timer);
-        abort?.removeEventListener('abort', stop);
-        this.liveWaits.delete(stop);
-        resolve(changed);
-      };
-      const stop = () => end(false);
-      const timer = setTimeout(stop, this.config.longPollTimeoutMs);
-      abort?.addEventListener('abort', stop, { once: true });
-      this.liveWaits.add(stop);
-      if (this.closing) stop();
-      void this.registry.nextListChange().then(() => end(true));
-    });
+    const woke = await this.wake(this.registry.nextListChange(), this.config.longPollTimeoutMs, abort);
     // The change is recorded before the code that made it has set everything in memory (a state
     // it is writing): let that finish, so the listing shows the change whole.
     if (woke) await new Promise((r) => setImmediate(r));
