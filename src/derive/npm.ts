@@ -33,7 +33,12 @@ export async function installNpmDependencies(deps: Readonly<Record<string, strin
   await mkdir(tmp, { recursive: true });
   try {
     await writeFile(join(tmp, 'package.json'), JSON.stringify({ private: true, dependencies: sorted }, null, 2) + '\n');
-    const { code, output } = await runProcess('npm', ['install', '--no-audit', '--no-fund', '--omit=dev', '--loglevel=error'], tmp).catch((err: Error) => {
+    // Run from an npm script (`npm test`, `npm start`), the environment names that script's
+    // project as npm's prefix (npm_config_local_prefix…): without --prefix and a clean
+    // environment, this install went to that project and ran its `prepare` (a rebuild of inlet
+    // itself, under a running test suite).
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k) && k !== 'INIT_CWD'));
+    const { code, output } = await runProcess('npm', ['install', '--prefix', tmp, '--no-audit', '--no-fund', '--omit=dev', '--loglevel=error'], tmp, env).catch((err: Error) => {
       throw new InletError('INVALID_CATALOG', `npmDependencies: cannot run npm: ${err.message}`, { cause: err });
     });
     if (code !== 0) {
