@@ -14,6 +14,14 @@ async function inputsWithTests(t: { teardown: (fn: () => Promise<void>) => void 
   return join(dir, 'flow.yaml');
 }
 
+/** A copy of the chat example to break on purpose: its folder and its TypeScript module. */
+async function chatCopy(t: { teardown: (fn: () => Promise<void>) => void }): Promise<{ dir: string; module: string }> {
+  const dir = await tempDir('inlet-chat-test-');
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await cp(CHAT, dir, { recursive: true, filter: (src) => !src.includes('inlet_generated') });
+  return { dir, module: join(dir, 'userDetails.flow.ts') };
+}
+
 const TESTS = [
   '  "edits replace messages":',
   '    - ingest: { collection: messages, documents: [{ id: m1, roomId: r1, senderId: a, timestamp: 1, content: hi }, { id: m2, roomId: r1, senderId: a, timestamp: 2, content: yo }] }',
@@ -54,11 +62,8 @@ test('--filter runs only the tests whose name matches, and a passing run exits 0
 });
 
 test('inlet test on the chat example fails with a clear diff when a lambda is broken on purpose', async (t) => {
-  const dir = await tempDir('inlet-chat-test-');
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  await cp(CHAT, dir, { recursive: true, filter: (src) => !src.includes('inlet_generated') });
+  const { dir, module } = await chatCopy(t);
   // Broken: a room that turns unread counts twice.
-  const module = join(dir, 'userDetails.flow.ts');
   await writeFile(module, (await readFile(module, 'utf8')).replace('numUnreadRooms: b ? 1 : -1', 'numUnreadRooms: b ? 2 : -1'));
   const bad = await runCli(['test', '--source', join(dir, 'userDetails.flow.yaml'), '--filter', 'sent and seen']);
   t.is(bad.code, 1, bad.stdout + bad.stderr);
@@ -67,10 +72,7 @@ test('inlet test on the chat example fails with a clear diff when a lambda is br
 });
 
 test("a lambda that throws fails its test with the error and a stack at the line of the catalog's TypeScript module", async (t) => {
-  const dir = await tempDir('inlet-chat-test-');
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  await cp(CHAT, dir, { recursive: true, filter: (src) => !src.includes('inlet_generated') });
-  const module = join(dir, 'userDetails.flow.ts');
+  const { dir, module } = await chatCopy(t);
   const source = await readFile(module, 'utf8');
   const anchor = '        const seenTimestamp = source.delete ? LEFT_ROOM : (source.seenTimestamp ?? 0);\n';
   t.true(source.includes(anchor));
