@@ -9,10 +9,10 @@ import { InletError } from '../errors.js';
 import { LambdaError, type Lambdas } from './lambdas.js';
 import type { RegisterStore } from './store.js';
 
-/** Counters of a derivation's committed transactions (read by status and metrics). */
 /** Batches started through the lambdas and not yet published, beyond which `consume` waits. */
 const MAX_INFLIGHT = 2;
 
+/** Counters of a derivation's committed transactions (read by status and metrics). */
 export interface DerivationCounters {
   read: number;
   published: number;
