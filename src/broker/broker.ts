@@ -113,11 +113,7 @@ export class Broker {
    */
   async waitForListChange(revision: string, abort?: AbortSignal): Promise<boolean> {
     if (this.registry.revision !== revision) return true;
-    const woke = await this.wake(this.registry.nextListChange(), this.config.longPollTimeoutMs, abort);
-    // The change is recorded before the code that made it has set everything in memory (a state
-    // it is writing): let that finish, so the listing shows the change whole.
-    if (woke) await new Promise((r) => setImmediate(r));
-    return woke;
+    return this.wake(this.registry.nextListChange(), this.config.longPollTimeoutMs, abort);
   }
 
   /** Ends live reads (long-polls answer, SSE streams end) so the server can drain. */

@@ -226,22 +226,29 @@ export class JournalRegistry {
 
   /** Changes a journal's stream state durably. */
   async updateState(name: string, change: (s: StreamState) => StreamState, opts: { local?: boolean } = {}): Promise<StreamState> {
-    await this.updateRecord(name, (r) => ({ ...r, stream: change(r.stream) }), opts.local);
-    // Appends may have changed the state in memory while the record was written: apply the
-    // change to that state rather than restore the snapshot written (which would undo them).
-    const next = change(this.states.get(name)!);
-    this.states.set(name, next);
+    let next!: StreamState;
+    await this.updateRecord(name, (r) => ({ ...r, stream: change(r.stream) }), opts.local, () => {
+      // Appends may have changed the state in memory while the record was written: apply the
+      // change to that state rather than restore the snapshot written (which would undo them).
+      next = change(this.states.get(name)!);
+      this.states.set(name, next);
+    });
     return next;
   }
 
-  /** Rewrites a journal's record durably; unless `local`, observers (the store mirror) hear of it. */
-  private updateRecord(name: string, change: (r: JournalRecord) => JournalRecord, local = false): Promise<void> {
+  /**
+   * Rewrites a journal's record durably, then runs `written` (which sets memory to match), then
+   * tells watchers and, unless `local`, observers (the store mirror): a watcher woken by the
+   * change lists it whole.
+   */
+  private updateRecord(name: string, change: (r: JournalRecord) => JournalRecord, local = false, written?: () => void): Promise<void> {
     return this.locks.run(name, async () => {
       const j = this.require(name);
       const record = change({ spec: j.spec, stream: this.states.get(name)! });
       await writeFileAtomic(join(j.dir, RECORD_FILE), JSON.stringify(record, null, 2)).catch((err: unknown) => {
         throw storageError(err, `updating journal ${name}`);
       });
+      written?.();
       if (!local) this.recordChanged(name, record);
     });
   }
