@@ -1,5 +1,5 @@
 import test from 'ava';
-import { appendFile, copyFile, open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { InletError } from '../src/errors.js';
@@ -7,6 +7,7 @@ import { OpenFiles } from '../src/journal/open-files.js';
 import { Spool } from '../src/journal/spool.js';
 import { encodeFileHeader, encodeFrameHeader, FILE_HEADER, FRAME_HEADER, spoolPayload } from '../src/journal/spool-format.js';
 import { ROOT, tempDir } from './helpers/broker.js';
+import { flipByte } from './helpers/files.js';
 
 const PATH = '@0000000000000064.spool';
 
@@ -43,15 +44,6 @@ async function craft(frames: [string, number][]): Promise<{ dir: string; path: s
   }
   await writeFile(join(dir, PATH), Buffer.concat(parts));
   return { dir, path: join(dir, PATH), at };
-}
-
-async function flipByte(path: string, at: number): Promise<void> {
-  const fh = await open(path, 'r+');
-  const one = Buffer.alloc(1);
-  await fh.read(one, 0, 1, at);
-  one[0] ^= 0x20;
-  await fh.write(one, 0, 1, at);
-  await fh.close();
 }
 
 const recover = (dir: string, begin = 100) => Spool.recover(dir, begin, new OpenFiles(Infinity));

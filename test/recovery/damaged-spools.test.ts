@@ -1,18 +1,20 @@
 import test, { type ExecutionContext } from 'ava';
-import { copyFile, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { appendTo, createJournal, readAll, startBroker, streamUrl, tempDir, type TestBroker } from '../helpers/broker.js';
+import { flipByte } from '../helpers/files.js';
+import { FILE_HEADER, FRAME_HEADER } from '../../src/journal/spool-format.js';
 
 /** Five appends of 10 bytes each: batch i holds offsets [10i, 10i + 10). */
 const BATCHES = ['batch-0000', 'batch-0001', 'batch-0002', 'batch-0003', 'batch-0004'];
 const SPOOL = '@0000000000000000.spool';
-/** The spool file (format 2): a 32-byte file header, then per batch a 32-byte commit record (frame header) and its 10 bytes. */
-const FRAME = 32 + 10;
-const SPOOL_SIZE = 32 + BATCHES.length * FRAME;
+/** The spool file (format 2): a file header, then per batch a commit record (frame header) and its 10 bytes. */
+const FRAME = FRAME_HEADER + 10;
+const SPOOL_SIZE = FILE_HEADER + BATCHES.length * FRAME;
 /** The file position of batch `i`'s commit record. */
-const recordAt = (i: number) => 32 + i * FRAME;
+const recordAt = (i: number) => FILE_HEADER + i * FRAME;
 /** The file position of journal offset `offset`. */
-const bytePos = (offset: number) => recordAt(Math.floor(offset / 10)) + 32 + (offset % 10);
+const bytePos = (offset: number) => recordAt(Math.floor(offset / 10)) + FRAME_HEADER + (offset % 10);
 
 /** A data dir whose broker took `damaged/j` (five appends) and `damaged/ok` (one), then was SIGKILLed. */
 async function crashed(t: ExecutionContext): Promise<{ dataDir: string; dir: string }> {
@@ -31,15 +33,6 @@ async function restart(t: ExecutionContext, dataDir: string): Promise<TestBroker
   const b = await startBroker({ dataDir });
   t.teardown(() => b.stop('SIGKILL').then(() => undefined));
   return b;
-}
-
-async function flipByte(path: string, at: number): Promise<void> {
-  const fh = await open(path, 'r+');
-  const one = Buffer.alloc(1);
-  await fh.read(one, 0, 1, at);
-  one[0] ^= 0x20;
-  await fh.write(one, 0, 1, at);
-  await fh.close();
 }
 
 /** Checks that reads, appends and HEAD of the journal answer 503 JOURNAL_FAILED naming `reason`; returns the message. */
