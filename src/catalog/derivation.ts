@@ -4,7 +4,7 @@ import type { Path } from '../yaml.js';
 import type { SchemaLoader } from './schema-bundle.js';
 import type { SourceFile } from './source.js';
 import type { CollectionSpec, DerivationSpec, LambdaSpec, TransformSpec } from './types.js';
-import { partitionSelectorSchema, selectorProblem } from './partitions.js';
+import { selectorProblem, sourceSchema } from './partitions.js';
 
 /** Flow fields of a derivation that inlet does not implement: named in an error rather than ignored. */
 const UNSUPPORTED_DERIVATION = ['typescript', 'shards'];
@@ -48,15 +48,7 @@ const derivationDefSchema = {
         additionalProperties: false,
         required: ['source'],
         properties: {
-          source: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['name'],
-            properties: {
-              name: { type: 'string', minLength: 1 },
-              partitions: partitionSelectorSchema,
-            },
-          },
+          source: sourceSchema,
           shuffle: {
             type: 'object',
             additionalProperties: false,

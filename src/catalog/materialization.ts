@@ -5,7 +5,7 @@ import type { Path } from '../yaml.js';
 import type { SchemaLoader } from './schema-bundle.js';
 import type { SourceFile } from './source.js';
 import type { CollectionSpec, EndpointSpec, MaterializationSpec, MaterializedField, PartitionSelector } from './types.js';
-import { partitionSelectorSchema, selectorProblem } from './partitions.js';
+import { selectorProblem, sourceSchema } from './partitions.js';
 
 /** A materialization as a catalog file writes it (Flow's 2021 syntax). */
 interface MaterializationDef {
@@ -29,15 +29,7 @@ const materializationDefSchema = {
         config: { type: 'object', additionalProperties: false, required: ['table'], properties: { table: { type: 'string', minLength: 1 } } },
       },
     },
-    source: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['name'],
-      properties: {
-        name: { type: 'string', minLength: 1 },
-        partitions: partitionSelectorSchema,
-      },
-    },
+    source: sourceSchema,
     fields: {
       type: 'object',
       additionalProperties: false,

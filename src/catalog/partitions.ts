@@ -15,6 +15,17 @@ export const partitionSelectorSchema = {
   ),
 } as const;
 
+/** The schema of a transform's or materialization's `source`: a collection, and optionally which of its partitions. */
+export const sourceSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name'],
+  properties: {
+    name: { type: 'string', minLength: 1 },
+    partitions: partitionSelectorSchema,
+  },
+} as const;
+
 /** The first field of `selector` that is not a partition field of `collection`: its path under the selector, and why. */
 export function selectorProblem(selector: PartitionSelector | undefined, collection: CollectionSpec): { path: string[]; problem: string } | undefined {
   for (const side of ['include', 'exclude'] as const) {
