@@ -80,6 +80,12 @@ try {
       run: (sys, signal) => sys.w2({ connections: 64, seconds: P.seconds, signal }),
     });
   }
+  for (const s of wanted('W2') ? slots : []) {
+    await row(s, {
+      workload: 'W2 small appends', variant: 'single documents, 64 callers, one client per process', reps: P.reps, budgetSeconds: budget.timed, limit: disk,
+      run: (sys, signal) => sys.w2Client({ connections: 64, seconds: P.seconds, signal }),
+    });
+  }
   for (const codec of wanted('W3') ? (['gzip', 'zstd'] as const) : []) {
     await row(inlet, {
       workload: 'W3 history replay', variant: `${(P.replayBytes / 1e6).toFixed(0)} MB, ${codec} fragments, Reader from offset 0`,
