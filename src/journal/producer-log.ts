@@ -1,4 +1,4 @@
-import { closeSync, constants, ftruncateSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, constants, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pruneProducers, type ProducerState } from './stream-state.js';
@@ -130,7 +130,8 @@ export class ProducerLog {
           await this.fh.truncate(0);
         }
         const bytes = Buffer.from(lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
-        await this.fh.write(bytes, 0, bytes.length, this.size);
+        // A few lines: copied to the page cache on this thread (see INLINE_IO in spool.ts); the fdatasync goes to the pool.
+        for (let at = 0; at < bytes.length; ) at += writeSync(this.fh.fd, bytes, at, bytes.length - at, this.size + at);
         await this.fh.datasync();
         this.size += bytes.length;
         for (const l of lines) apply(this.durable, l);
