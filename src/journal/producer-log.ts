@@ -99,9 +99,11 @@ export class ProducerLog {
     return done;
   }
 
-  /** The durable producers not yet idle past their time to live, for the journal's record. */
+  /** The durable producers not yet idle past their time to live, for the journal's record (the others are forgotten). */
   snapshot(): Record<string, ProducerState> {
-    return pruneProducers(Object.fromEntries(this.durable));
+    const live = pruneProducers(Object.fromEntries(this.durable));
+    for (const id of this.durable.keys()) if (!(id in live)) this.durable.delete(id);
+    return live;
   }
 
   /** Closes the file; the log is not used after. */
