@@ -26,3 +26,24 @@ test('lines apply over the record only when newer; a torn last line is cut and t
   t.is(lines.length, 4);
   t.deepEqual(Object.fromEntries(ProducerLog.load(dir, undefined).durable), { a: state(0, 4, 40), b: state(1, 0, 70) }, 'a new epoch wins');
 });
+
+test('past its limit the log is folded into the record and starts over; the record and the new log give the same state', async (t) => {
+  const dir = await tempDir();
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const log = ProducerLog.load(dir, undefined);
+  let record: Record<string, ReturnType<typeof state>> | undefined;
+  let compactions = 0;
+  const compact = async () => {
+    compactions++;
+    record = log.snapshot();
+  };
+  // Over 1 MiB of lines (one write for the first, one for the rest), then one more: it compacts first.
+  await Promise.all(Array.from({ length: 12_000 }, (_, i) => log.record(`p${i % 500}`, state(0, Math.floor(i / 500), i * 10), compact)));
+  t.is(compactions, 0);
+  await log.record('late', state(0, 0, 999_999), compact);
+  t.is(compactions, 1);
+  t.is(Object.keys(record!).length, 500);
+  await log.close();
+  t.true((await readFile(join(dir, PRODUCER_LOG_FILE), 'utf8')).length < 200, 'the log started over');
+  t.deepEqual(Object.fromEntries(ProducerLog.load(dir, record).durable), Object.fromEntries(log.durable));
+});
