@@ -30,6 +30,8 @@ const out = values.out ?? fileURLToPath(new URL('../../bench/results/', import.m
 const P = quick
   ? { seconds: 2, reps: 1, replayBytes: 50e6, replayReps: 1, latencySeconds: 2 }
   : { seconds: 5, reps: 3, replayBytes: 1e9, replayReps: 2, latencySeconds: 5 };
+/** Each W1, W2 and W4 row first runs its workload this long, unrecorded, on every system. */
+const WARMUP_S = 1;
 // Hard limits of one repetition: generous, they only keep a stuck system from hanging the bench.
 const SETUP_S = 60;
 const budget = {
@@ -71,6 +73,7 @@ try {
         workload: 'W1 append throughput', variant: `1000-doc batches, 8 appenders, ${journals} journal${journals > 1 ? 's' : ''}`,
         reps: P.reps, budgetSeconds: budget.timed, limit: disk,
         run: (sys, signal) => sys.w1({ appenders: 8, journals, seconds: P.seconds, docsPerBatch: 1000, signal }),
+        warmup: (sys, signal) => sys.w1({ appenders: 8, journals, seconds: WARMUP_S, docsPerBatch: 1000, signal }),
       });
     }
   }
@@ -78,6 +81,14 @@ try {
     await row(s, {
       workload: 'W2 small appends', variant: 'single documents, 64 connections', reps: P.reps, budgetSeconds: budget.timed, limit: disk,
       run: (sys, signal) => sys.w2({ connections: 64, seconds: P.seconds, signal }),
+      warmup: (sys, signal) => sys.w2({ connections: 64, seconds: WARMUP_S, signal }),
+    });
+  }
+  for (const s of wanted('W2') ? slots : []) {
+    await row(s, {
+      workload: 'W2 small appends', variant: 'single documents, 64 callers, one client per process', reps: P.reps, budgetSeconds: budget.timed, limit: disk,
+      run: (sys, signal) => sys.w2Client({ connections: 64, seconds: P.seconds, signal }),
+      warmup: (sys, signal) => sys.w2Client({ connections: 64, seconds: WARMUP_S, signal }),
     });
   }
   for (const codec of wanted('W3') ? (['gzip', 'zstd'] as const) : []) {
@@ -100,6 +111,7 @@ try {
     await row(s, {
       workload: 'W4 end-to-end latency', variant: '5,000 docs/s, one tailing reader', reps: P.reps, budgetSeconds: budget.latency,
       run: (sys, signal) => sys.w4({ rate: 5000, seconds: P.latencySeconds, signal }),
+      warmup: (sys, signal) => sys.w4({ rate: 5000, seconds: WARMUP_S, signal }),
     });
   }
   if (wanted('W5')) {

@@ -99,3 +99,28 @@ test('appenders writing one journal at once never see a sequence gap (regression
   const lines = (await readAll(b.url, 'app/out')).toString().trim().split('\n');
   t.is(lines.length, 8 * 40);
 });
+
+test('a retry of a producer\'s last append answers its original offsets, also after the broker was killed and restarted', async (t) => {
+  const b = await startBroker();
+  t.teardown(() => cleanup(b));
+  const client = new BrokerClient(b.url);
+  await new Appender(client).ensure(SPEC);
+  const producer = { id: 'p1', epoch: 0, seq: 0 };
+  const NDJSON = 'application/x-ndjson';
+  t.deepEqual(await client.append('app/out', Buffer.from('{"n":1}\n'), NDJSON, { producer }), { begin: 0, end: 8 });
+  await client.append('app/out', Buffer.from('{"other":1}\n'), NDJSON);
+  t.deepEqual(await client.append('app/out', Buffer.from('{"n":1}\n'), NDJSON, { producer }), { begin: 0, end: 8, duplicate: true });
+  t.deepEqual(await client.append('app/out', Buffer.from('{"n":2}\n'), NDJSON, { producer: { ...producer, seq: 1 } }), { begin: 20, end: 28 });
+  await client.append('app/out', Buffer.from('{"other":2}\n'), NDJSON);
+
+  await b.stop('SIGKILL');
+  const again = await startBroker({ dataDir: b.dataDir });
+  t.teardown(() => cleanup(again));
+  const after = new BrokerClient(again.url);
+  t.deepEqual(await after.append('app/out', Buffer.from('{"n":2}\n'), NDJSON, { producer: { ...producer, seq: 1 } }), { begin: 20, end: 28, duplicate: true });
+  // An older sequence number is still a duplicate, without offsets; the next is accepted.
+  const older = await after.append('app/out', Buffer.from('{"n":1}\n'), NDJSON, { producer });
+  t.true(older.duplicate && Number.isNaN(older.end));
+  t.deepEqual(await after.append('app/out', Buffer.from('{"n":3}\n'), NDJSON, { producer: { ...producer, seq: 2 } }), { begin: 40, end: 48 });
+  t.is((await readAll(again.url, 'app/out')).toString(), '{"n":1}\n{"other":1}\n{"n":2}\n{"other":2}\n{"n":3}\n');
+});

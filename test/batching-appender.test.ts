@@ -1,3 +1,5 @@
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import test from 'ava';
 import { BrokerClient } from '../src/client/broker-client.js';
 import { InletError } from '../src/errors.js';
@@ -91,4 +93,39 @@ test('a refusal reaches every caller of the batch, and nothing of it is written'
   t.is(new Set(reasons).size, 1, reasons.join());
   t.not(reasons[0], 'fulfilled');
   t.is((await readAll(b.url, 'batch/out')).toString(), '{"n":0}\n');
+});
+
+test('callers of a batch whose answer was lost get their own offsets from the retry, though another writer appended in between (regression: the head)', async (t) => {
+  const b = await startBroker();
+  t.teardown(() => cleanup(b));
+  const direct = new BrokerClient(b.url);
+  // A proxy that forwards the first batch, lets another writer append behind it, then drops the connection instead of answering.
+  let dropped = 0;
+  const proxy: Server = createServer((req, res) => {
+    const up = httpRequest(`${b.url}${req.url}`, { method: req.method, headers: req.headers }, (upRes) => {
+      if (req.method === 'POST' && req.url!.startsWith('/v1/stream/') && dropped++ === 0) {
+        upRes.resume();
+        upRes.on('end', () => {
+          void direct.append('batch/out', Buffer.from('{"other":1}\n'), 'application/x-ndjson').then(() => req.socket.destroy());
+        });
+        return;
+      }
+      res.writeHead(upRes.statusCode!, upRes.headers);
+      upRes.pipe(res);
+    });
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => proxy.close(() => r())));
+  const retries: unknown[] = [];
+  const batcher = new BrokerClient(`http://127.0.0.1:${(proxy.address() as AddressInfo).port}`).batching({
+    attempts: 5,
+    policy: { baseMs: 1, maxMs: 5 },
+    onRetry: (err) => retries.push(err),
+  });
+  await batcher.ensure(SPEC);
+  const [a, c] = await Promise.all([batcher.append('batch/out', '{"n":1}'), batcher.append('batch/out', '{"n":2}')]);
+  t.is(retries.length, 1, 'the lost answer was retried');
+  t.deepEqual([a, c], [{ begin: 0, end: 8 }, { begin: 8, end: 16 }]);
+  t.is((await readAll(b.url, 'batch/out')).toString(), '{"n":1}\n{"n":2}\n{"other":1}\n');
 });

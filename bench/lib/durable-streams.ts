@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { DurableStream } from '@durable-streams/client';
 import { Pool } from 'undici';
 import { scratchDir, track, wrap, type Server } from './processes.js';
 import { shipmentDoc } from './shipments.js';
@@ -74,6 +75,21 @@ export class DurableStreamsSystem implements System {
     const name = `bench/${unique('w2-')}`;
     await this.create([name]);
     return this.loop([name], o.connections, o, (i) => ({ data: shipmentDoc(i) + '\n', docs: 1 }));
+  }
+
+  /** One `DurableStream` handle of the protocol's own client, with its batching (on by default). */
+  async w2Client(o: W2Options): Promise<Measurement> {
+    const name = `bench/${unique('w2c-')}`;
+    await this.create([name]);
+    const stream = new DurableStream({ url: `${this.server.url}/v1/stream/${name}`, contentType: 'application/x-ndjson', batching: true });
+    let n = 0;
+    return timed(o.connections, o.seconds, o.signal, async (_, lat) => {
+      const doc = shipmentDoc(n++) + '\n';
+      const t0 = performance.now();
+      await stream.append(doc);
+      lat.add(performance.now() - t0);
+      return [Buffer.byteLength(doc), 1];
+    });
   }
 
   w3(_o: W3Options): Promise<Measurement> {

@@ -92,6 +92,11 @@ export interface Plan<S extends System> {
   /** The limit the row's MB/s is compared with (replay rows bring their own). */
   limit?: { name: string; mbps: number };
   run: (s: S, signal: AbortSignal) => Promise<Measurement>;
+  /**
+   * A short run of the same workload before the repetitions, not recorded: every system gets
+   * one, so no row measures JIT compilation, connection set-up or a server's first files.
+   */
+  warmup?: (s: S, signal: AbortSignal) => Promise<Measurement>;
 }
 
 /**
@@ -105,6 +110,14 @@ export async function measure<S extends System>(slot: Slot<S>, plan: Plan<S>): P
   const runs: Measurement[] = [];
   let failed: string | undefined;
   let peakRssMiB = NaN;
+  if (plan.warmup) {
+    try {
+      await once(slot, plan.budgetSeconds, plan.warmup);
+    } catch (err) {
+      failed = `warm-up: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`;
+      console.error(`bench: failed: ${failed}`);
+    }
+  }
   for (let i = 0; i < plan.reps && !failed; i++) {
     try {
       runs.push(await once(slot, plan.budgetSeconds, plan.run));

@@ -84,6 +84,25 @@ export class InletSystem implements System {
     }
   }
 
+  async w2Client(o: W2Options): Promise<Measurement> {
+    const name = `bench/${unique('w2c-')}`;
+    await this.create([name]);
+    const pool = new Pool(this.server.url, { connections: 8 });
+    const appender = new BrokerClient(this.server.url, { dispatcher: pool }).batching();
+    let n = 0;
+    try {
+      return await timed(o.connections, o.seconds, o.signal, async (_, lat) => {
+        const doc = shipmentDoc(n++) + '\n';
+        const t0 = performance.now();
+        await appender.append(name, doc);
+        lat.add(performance.now() - t0);
+        return [doc.length, 1];
+      });
+    } finally {
+      await pool.close();
+    }
+  }
+
   /** Replays history persisted by a broker of its own (this one's data dir is not involved). */
   w3(o: W3Options): Promise<Replay> {
     return replayHistory(o);

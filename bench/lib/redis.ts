@@ -20,10 +20,10 @@ export class RedisSystem implements System {
   }
 
   /** `n` connections, disconnected after `fn` whatever happens (ioredis would otherwise reconnect forever). */
-  private async with<T>(n: number, fn: (clients: Redis[]) => Promise<T>): Promise<T> {
+  private async with<T>(n: number, fn: (clients: Redis[]) => Promise<T>, enableAutoPipelining = false): Promise<T> {
     const clients = Array.from({ length: n }, () =>
       // Connection errors also fail the commands under way, which is where a run notices them.
-      new Redis(this.server.url, { enableAutoPipelining: false, maxRetriesPerRequest: 1 }).on('error', () => undefined),
+      new Redis(this.server.url, { enableAutoPipelining, maxRetriesPerRequest: 1 }).on('error', () => undefined),
     );
     try {
       return await fn(clients);
@@ -62,6 +62,21 @@ export class RedisSystem implements System {
         return [d.length, 1];
       }),
     );
+  }
+
+  /** One client with ioredis auto-pipelining: the XADDs of one tick go out as one pipeline. */
+  w2Client(o: W2Options): Promise<Measurement> {
+    const s = unique('w2c');
+    let n = 0;
+    return this.with(1, ([c]) =>
+      timed(o.connections, o.seconds, o.signal, async (_, lat) => {
+        const d = shipmentDoc(n++);
+        const t0 = performance.now();
+        await c!.xadd(s, '*', 'd', d);
+        lat.add(performance.now() - t0);
+        return [d.length, 1];
+      }),
+    true);
   }
 
   w3(o: W3Options): Promise<Measurement> {

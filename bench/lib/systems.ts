@@ -35,6 +35,13 @@ export interface System {
   readonly server: Server;
   w1(o: W1Options): Promise<Measurement>;
   w2(o: W2Options): Promise<Measurement>;
+  /**
+   * W2 as an application writes through the system's own client: `connections` callers, each
+   * awaiting its single document's acknowledgement, over one client per process that may
+   * coalesce concurrent calls (inlet's `BrokerClient.batching()`, ioredis auto-pipelining, the
+   * Durable Streams client's batching, nats.js async publishes on one connection).
+   */
+  w2Client(o: W2Options): Promise<Measurement>;
   w3(o: W3Options): Promise<Measurement>;
   w4(o: W4Options): Promise<Measurement>;
   stop(): Promise<void>;

@@ -1,8 +1,7 @@
 import { InletError } from '../errors.js';
-import type { ProducerState } from '../journal/stream-state.js';
+import { PRODUCER_STATE_TTL_MS, type ProducerState } from '../journal/stream-state.js';
 
-/** Producer states idle longer than this are forgotten (as Kafka-style idempotence does). */
-const PRODUCER_STATE_TTL_MS = 7 * 24 * 3600 * 1000;
+export { pruneProducers } from '../journal/stream-state.js';
 
 /** An idempotent producer of the Durable Streams protocol: `Producer-Id`, `-Epoch` and `-Seq`. */
 export interface Producer {
@@ -34,12 +33,6 @@ export function checkProducer(state: ProducerState | undefined, p: Producer): 'a
   if (p.seq <= fresh.lastSeq) return 'duplicate';
   if (p.seq === fresh.lastSeq + 1) return 'accept';
   throw producerGap(fresh.lastSeq + 1, p.seq);
-}
-
-/** The producer states not yet idle past their time to live. */
-export function pruneProducers(producers: Record<string, ProducerState> | undefined): Record<string, ProducerState> {
-  const now = Date.now();
-  return Object.fromEntries(Object.entries(producers ?? {}).filter(([, s]) => now - s.lastUpdated <= PRODUCER_STATE_TTL_MS));
 }
 
 function producerGap(expected: number, received: number): InletError {

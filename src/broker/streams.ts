@@ -2,7 +2,7 @@ import { InletError } from '../errors.js';
 import type { AppendResult, Journal } from '../journal/journal.js';
 import type { JournalRegistry } from '../journal/registry.js';
 import { mediaType, type JournalSpec } from '../journal/spec.js';
-import type { StreamState } from '../journal/stream-state.js';
+import type { ProducerState, StreamState } from '../journal/stream-state.js';
 import { encodeAppend } from './content.js';
 import type { Lake } from './lake.js';
 import { checkSameConfig, planFork } from './stream-forks.js';
@@ -36,7 +36,8 @@ export interface AppendOptions {
 
 export type AppendOutcome =
   | { kind: 'appended'; result: AppendResult; closed: boolean }
-  | { kind: 'duplicate'; lastSeq: number; closed: boolean; head: number };
+  /** `of`: where the duplicated append landed, when it is the producer's last (as a retry is). */
+  | { kind: 'duplicate'; lastSeq: number; closed: boolean; head: number; of?: { begin: number; end: number } };
 
 /**
  * The Durable Streams protocol's semantics over journals: creation with lifetime and fork
@@ -125,6 +126,8 @@ export class StreamService {
     const data = body.length > 0 ? encodeAppend(journal.spec, body) : Buffer.alloc(0);
     const p = opts.producer;
     let duplicateSeq: number | null = null;
+    let duplicateOf: { begin: number; end: number } | undefined;
+    let progress: ProducerState | undefined;
     let closedNow = false;
     let undo: (() => void) | undefined;
 
@@ -147,7 +150,12 @@ export class StreamService {
         if (p) {
           const verdict = checkProducer(s.producers?.[p.id], p);
           if (verdict === 'duplicate') {
-            duplicateSeq = s.producers![p.id]!.lastSeq;
+            const last = s.producers![p.id]!;
+            duplicateSeq = last.lastSeq;
+            // A retry of the last append is answered with where that append landed.
+            if (last.epoch === p.epoch && last.lastSeq === p.seq && last.begin !== undefined && last.end !== undefined) {
+              duplicateOf = { begin: last.begin, end: last.end };
+            }
             return { begin: head, end: head };
           }
         }
@@ -157,7 +165,10 @@ export class StreamService {
         // Apply in memory now, so later appends of the same batch see it; undone if the batch fails.
         const before = { producers: s.producers, lastSeq: s.lastSeq, closed: s.closed, closedBy: s.closedBy };
         const next: StreamState = { ...s };
-        if (p) next.producers = { ...pruneProducers(s.producers), [p.id]: { epoch: p.epoch, lastSeq: p.seq, lastUpdated: Date.now() } };
+        if (p) {
+          progress = { epoch: p.epoch, lastSeq: p.seq, lastUpdated: Date.now(), begin: head, end: head + data.length };
+          next.producers = { ...pruneProducers(s.producers), [p.id]: progress };
+        }
         if (opts.seq !== undefined) next.lastSeq = opts.seq;
         if (opts.close) {
           next.closed = true;
@@ -172,14 +183,15 @@ export class StreamService {
     });
     // Closure, producer progress and Stream-Seq are durable before the append is acknowledged,
     // so a retry after a restart is still recognised.
+    if (progress) await this.registry.recordProducer(name, p!.id, progress);
     if (closedNow) {
       await this.registry.updateState(name, (s) => s);
       journal.notify();
-    } else if (duplicateSeq === null && (p || opts.seq !== undefined)) {
+    } else if (duplicateSeq === null && opts.seq !== undefined) {
       await this.registry.updateState(name, (s) => s, { local: true });
     }
     if (duplicateSeq !== null) {
-      return { kind: 'duplicate', lastSeq: duplicateSeq, closed: !!st().closed, head: journal.head };
+      return { kind: 'duplicate', lastSeq: duplicateSeq, closed: !!st().closed, head: journal.head, ...(duplicateOf ? { of: duplicateOf } : {}) };
     }
     return { kind: 'appended', result, closed: !!st().closed };
   }

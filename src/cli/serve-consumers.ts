@@ -6,7 +6,6 @@ import { Agent } from 'undici';
 import type { AuthKeys } from '../broker/access/tokens.js';
 import { createToken } from '../broker/access/tokens.js';
 import type { Catalog } from '../catalog/types.js';
-import { Appender } from '../client/appender.js';
 import { BrokerClient } from '../client/broker-client.js';
 import { registerDerivationMetrics } from '../derive/metrics.js';
 import { DerivationRuntime } from '../derive/runtime.js';
@@ -56,7 +55,8 @@ export class ServedConsumers {
     const catalog = this.catalog;
     const token = opts.authKeys ? await createToken(opts.authKeys, { capabilities: [...CAPABILITIES], selector: '', ttlMs: CONSUMER_TOKEN_TTL_MS }) : opts.token;
     const client = (this.client = new BrokerClient(url, { dispatcher: this.agent, ...(token ? { token } : {}) }));
-    const writer = new Appender(client);
+    // One batching writer for every consumer of the process: their ACKs (one line each) and parts to a journal share appends.
+    const writer = client.batching().asWriter();
     try {
       if ([...catalog.collections.values()].some((c) => c.derivation)) {
         const module = await buildModules(catalog, { dir: join(this.dataDir, 'modules') });

@@ -60,8 +60,10 @@ export class Appender implements JournalWriter {
             producer: { id: p.id, epoch: 0, seq: p.seq },
             ...(expectOffset !== undefined ? { expectOffset } : {}),
           });
-          // A retry the broker recognised as already appended: the bytes are there, somewhere before the head.
-          return out.duplicate ? (await this.client.head(journal)).writeHead : out.end;
+          // A retry the broker recognised as already appended answers with that append's offsets;
+          // a broker that does not know them any more (its state predates them): the bytes are
+          // somewhere before the head.
+          return out.duplicate && !Number.isFinite(out.end) ? (await this.client.head(journal)).writeHead : out.end;
         });
         p.seq++;
         return end;

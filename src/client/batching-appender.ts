@@ -1,6 +1,7 @@
 import type { JournalSpecInput } from '../protocol/journal-spec.js';
 import type { BrokerClient } from './broker-client.js';
 import { Appender, type AppenderOptions } from './appender.js';
+import type { JournalWriter } from './journal-writer.js';
 
 export interface BatchingOptions extends AppenderOptions {
   /**
@@ -92,6 +93,20 @@ export class BatchingAppender {
       batch.bytes += bytes.length;
       if (batch.waiters.length >= this.maxDocs || batch.bytes >= this.maxBytes) this.send(journal, batch);
     });
+  }
+
+  /**
+   * This appender as the `JournalWriter` port: each `append` (a whole NDJSON part, one line or
+   * many) joins the journal's next batch, lands contiguously, and resolves with its end offset.
+   * The consumers of one process share one, so their ACKs and parts to one journal in one tick
+   * go out as one append.
+   */
+  asWriter(): JournalWriter {
+    return {
+      ensure: (spec) => this.ensure(spec),
+      append: async (journal, body) => (await this.append(journal, body)).end,
+      checkBacklog: () => undefined,
+    };
   }
 
   /** Sends every open batch now (without waiting for the linger); resolves once they are durable or failed. */

@@ -120,7 +120,8 @@ export class BrokerClient {
 
   /**
    * Appends one batch atomically; resolves with its `[begin, end)`. As an idempotent producer,
-   * a batch the broker already has answers `duplicate` (without offsets). With `expectOffset`,
+   * a batch the broker already has answers `duplicate`, with the offsets it landed at when it was
+   * the producer's last append (NaN otherwise). With `expectOffset`,
    * the append fails with WRONG_APPEND_OFFSET unless the write head is there.
    */
   async append(
@@ -139,8 +140,10 @@ export class BrokerClient {
     const res = await this.send('POST', this.streamUrl(journal), data, contentType, undefined, headers);
     const text = await res.body.text();
     if (res.statusCode >= 300) throw errorOf(res.statusCode, text);
-    if (opts.producer && res.headers['inlet-append-end'] === undefined) return { begin: NaN, end: NaN, duplicate: true };
-    return { begin: Number(res.headers['inlet-append-begin']), end: Number(res.headers['inlet-append-end']) };
+    const offsets = { begin: Number(res.headers['inlet-append-begin'] ?? NaN), end: Number(res.headers['inlet-append-end'] ?? NaN) };
+    // A producer's append answers 200; a retry recognised as a duplicate answers 204, with the
+    // offsets of the append it repeats when it is the producer's last.
+    return opts.producer && res.statusCode === 204 ? { ...offsets, duplicate: true } : offsets;
   }
 
   /**

@@ -9,8 +9,9 @@ import { journalFailed } from './failure.js';
 import { writeFileAtomic } from './fsutil.js';
 import { Journal, notFound, removeOwnFiles, type JournalObserver } from './journal.js';
 import { OpenFiles } from './open-files.js';
+import { ProducerLog } from './producer-log.js';
 import { resolveSpec, sameSpec, type JournalSpec, type SpecDefaults } from './spec.js';
-import type { StreamState } from './stream-state.js';
+import type { ProducerState, StreamState } from './stream-state.js';
 
 const RECORD_FILE = '@journal.json';
 
@@ -29,6 +30,8 @@ export type ApplyAction = 'created' | 'updated' | 'unchanged';
 export class JournalRegistry {
   private readonly journals = new Map<string, Journal>();
   private readonly states = new Map<string, StreamState>();
+  /** Each journal's durable producer progress (see ProducerLog); the record holds a snapshot of it. */
+  private readonly producerLogs = new Map<string, ProducerLog>();
   // Serializes changes per name, so concurrent creates of one journal agree.
   private readonly locks = new KeyLock();
   /** Called after a journal's record is written (or, with undefined, removed). */
@@ -83,9 +86,11 @@ export class JournalRegistry {
       return;
     }
     try {
+      const log = ProducerLog.load(dir, record.stream.producers);
       const journal = await Journal.open(record.spec, dir, this.observer, record.stream.forkOffset ?? 0, this.files);
       this.journals.set(record.spec.name, journal);
-      this.states.set(record.spec.name, record.stream);
+      this.producerLogs.set(record.spec.name, log);
+      this.states.set(record.spec.name, log.durable.size > 0 ? { ...record.stream, producers: Object.fromEntries(log.durable) } : record.stream);
       this.sorted = undefined;
     } catch (err) {
       const name = record.spec.name;
@@ -173,6 +178,7 @@ export class JournalRegistry {
         throw err instanceof InletError ? err : storageError(err, `creating journal ${spec.name}`);
       }
       this.journals.set(spec.name, journal);
+      this.producerLogs.set(spec.name, ProducerLog.load(dir, stream.producers));
       this.states.set(spec.name, stream);
       this.sorted = undefined;
       this.recordChanged(spec.name, { spec, stream });
@@ -237,14 +243,30 @@ export class JournalRegistry {
   }
 
   /**
+   * Makes producer `id`'s progress durable (its append is durable already): an append to the
+   * journal's producer log, shared with the other producers' of the moment.
+   */
+  recordProducer(name: string, id: string, state: ProducerState): Promise<void> {
+    const log = this.producerLogs.get(name);
+    if (!log) return Promise.reject(notFound(name));
+    return log.record(id, state, () => this.updateRecord(name, (r) => r, true)).catch((err: unknown) => {
+      throw storageError(err, `recording a producer of journal ${name}`);
+    });
+  }
+
+  /**
    * Rewrites a journal's record durably, then runs `written` (which sets memory to match), then
    * tells watchers and, unless `local`, observers (the store mirror): a watcher woken by the
-   * change lists it whole.
+   * change lists it whole. Its producers are the durable ones of the producer log, never those
+   * of appends in flight.
    */
   private updateRecord(name: string, change: (r: JournalRecord) => JournalRecord, local = false, written?: () => void): Promise<void> {
     return this.locks.run(name, async () => {
       const j = this.require(name);
-      const record = change({ spec: j.spec, stream: this.states.get(name)! });
+      const log = this.producerLogs.get(name);
+      const current = this.states.get(name)!;
+      const stream = log ? { ...current, producers: log.snapshot() } : current;
+      const record = change({ spec: j.spec, stream });
       await writeFileAtomic(join(j.dir, RECORD_FILE), JSON.stringify(record, null, 2)).catch((err: unknown) => {
         throw storageError(err, `updating journal ${name}`);
       });
@@ -259,6 +281,8 @@ export class JournalRegistry {
       const j = this.require(name);
       this.journals.delete(name);
       this.states.delete(name);
+      await this.producerLogs.get(name)?.close();
+      this.producerLogs.delete(name);
       this.sorted = undefined;
       await j.remove();
       this.recordChanged(name, undefined);
@@ -268,6 +292,7 @@ export class JournalRegistry {
   /** Waits for in-flight appends of every journal, then closes their files. */
   async close(): Promise<void> {
     await Promise.all([...this.journals.values()].map((j) => j.close()));
+    await Promise.all([...this.producerLogs.values()].map((l) => l.close()));
   }
 
   private dirOf(name: string): string {

@@ -79,13 +79,14 @@ export function decodeFrameHeader(b: Buffer, at = 0): FrameHeader | undefined {
 
 /**
  * The journal bytes of a format-2 spool file, frame headers left out: its first `length` bytes.
- * For the compression worker, which reads sealed spools while the broker runs.
+ * For the compression worker, which reads sealed spools while the broker runs. The chunks are
+ * views of the buffers read, not copies (a read buffer is never reused once a view of it is out).
  */
 export async function* spoolPayload(path: string, length: number): AsyncGenerator<Buffer> {
   if (length === 0) return;
   const fh = await open(path, 'r');
   try {
-    const buf = Buffer.allocUnsafe(1 << 20);
+    let buf = Buffer.allocUnsafe(1 << 20);
     let at = FILE_HEADER; // file position of buf[0]
     let filled = 0; // bytes of buf read from the file
     let payloadLeft = 0; // bytes of the current frame's payload not yet passed on
@@ -97,15 +98,15 @@ export async function* spoolPayload(path: string, length: number): AsyncGenerato
         if (bytesRead === 0) eof = true;
         filled += bytesRead;
       }
-      // The payloads in this window, headers left out, as one chunk.
-      const out = Buffer.allocUnsafe(filled);
-      let n = 0;
+      // The payloads in this window, headers left out.
+      const pieces: Buffer[] = [];
       let used = 0;
-      while (used < filled && sent + n < length) {
+      while (used < filled && sent < length) {
         if (payloadLeft > 0) {
-          const k = Math.min(payloadLeft, filled - used, length - sent - n);
-          n += buf.copy(out, n, used, used + k);
+          const k = Math.min(payloadLeft, filled - used, length - sent);
+          pieces.push(buf.subarray(used, used + k));
           used += k;
+          sent += k;
           payloadLeft -= k;
           continue;
         }
@@ -115,10 +116,12 @@ export async function* spoolPayload(path: string, length: number): AsyncGenerato
         payloadLeft = h.end - h.begin;
         used += FRAME_HEADER;
       }
-      if (n > 0) yield out.subarray(0, n);
-      sent += n;
+      for (const p of pieces) yield p;
       if (used === 0 && eof && sent < length) throw new Error(`${path}: ends after ${sent} of ${length} bytes`);
-      buf.copy(buf, 0, used, filled);
+      // What is left (part of a header) moves to the front; to a new buffer once views of this one are out.
+      const next = pieces.length > 0 ? Buffer.allocUnsafe(buf.length) : buf;
+      buf.copy(next, 0, used, filled);
+      buf = next;
       filled -= used;
       at += used;
     }

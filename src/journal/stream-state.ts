@@ -3,6 +3,18 @@ export interface ProducerState {
   epoch: number;
   lastSeq: number;
   lastUpdated: number;
+  /** Where the append of `lastSeq` landed, `[begin, end)`: a retry of it is answered with them. */
+  begin?: number;
+  end?: number;
+}
+
+/** Producer states idle longer than this are forgotten (as Kafka-style idempotence does). */
+export const PRODUCER_STATE_TTL_MS = 7 * 24 * 3600 * 1000;
+
+/** The producer states not yet idle past their time to live. */
+export function pruneProducers(producers: Record<string, ProducerState> | undefined): Record<string, ProducerState> {
+  const now = Date.now();
+  return Object.fromEntries(Object.entries(producers ?? {}).filter(([, s]) => now - s.lastUpdated <= PRODUCER_STATE_TTL_MS));
 }
 
 /**

@@ -6,7 +6,6 @@ import { loadConfig } from '../broker/config.js';
 import { startBroker } from '../broker/daemon.js';
 import type { Catalog, PartitionSelector, TestSpec, TestStep } from '../catalog/types.js';
 import { Agent } from 'undici';
-import { Appender } from '../client/appender.js';
 import { BrokerClient } from '../client/broker-client.js';
 import type { JournalWriter } from '../client/journal-writer.js';
 import { compileCatalog, type Collection } from '../collections/collection.js';
@@ -60,7 +59,7 @@ export async function runTest(catalog: Catalog, test: TestSpec, opts: { module?:
     let runtime: TestRuntime | undefined;
     if (hasDerivations) {
       if (!opts.startRuntime) throw new Error('this catalog has derivations, and no derivation runtime was given');
-      runtime = await opts.startRuntime({ catalog, client, writer: new Appender(client), ...(opts.module ? { module: opts.module } : {}), dataDir: join(dir, 'derivations') });
+      runtime = await opts.startRuntime({ catalog, client, writer: client.batching().asWriter(), ...(opts.module ? { module: opts.module } : {}), dataDir: join(dir, 'derivations') });
       stack.push(() => runtime!.stop());
     }
     for (; step < test.steps.length; step++) {

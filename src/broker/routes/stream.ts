@@ -119,6 +119,7 @@ export function streamRoutes(app: FastifyInstance, broker: Broker): void {
     });
     if (outcome.kind === 'duplicate') {
       if (outcome.closed) reply.header(H.closed, 'true').header(H.nextOffset, formatOffset(outcome.head));
+      if (outcome.of) reply.header('inlet-append-begin', String(outcome.of.begin)).header('inlet-append-end', String(outcome.of.end));
       return reply
         .code(204)
         .header(H.producerEpoch, String(producer!.epoch))
