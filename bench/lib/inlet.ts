@@ -5,9 +5,8 @@ import { BrokerClient, JournalReader, readDocuments } from '../../src/readers/mo
 import { scratchDir, startInlet, type Server } from './processes.js';
 import { replayHistory, type Replay } from './replay.js';
 import { DOC_BYTES, shipmentBatch, shipmentDoc } from './shipments.js';
-import { Delivery, paced, timed, unique, type Measurement, type RunOptions, type System, type W1Options, type W2Options, type W3Options, type W4Options } from './systems.js';
-
-const NDJSON = { 'content-type': 'application/x-ndjson' };
+import { StreamAppends } from './http-appends.js';
+import { Delivery, timed, unique, type Measurement, type RunOptions, type System, type W1Options, type W2Options, type W3Options, type W4Options } from './systems.js';
 
 /** Acknowledged appends of whole batches: what W1 and W5 load a broker with, and `bench:append` sweeps. */
 export interface AppendLoad extends RunOptions {
@@ -22,7 +21,10 @@ export interface AppendLoad extends RunOptions {
 export class InletSystem implements System {
   readonly name = 'inlet';
   readonly settings = 'acknowledged = fsync\'d (group commit); NDJSON batches over HTTP/1.1 keep-alive (undici); reads via JournalReader';
-  private constructor(readonly server: Server, private readonly dir: { remove(): Promise<void> }) {}
+  private readonly http: StreamAppends;
+  private constructor(readonly server: Server, private readonly dir: { remove(): Promise<void> }) {
+    this.http = new StreamAppends(server.url, '/v1/stream', 'inlet');
+  }
 
   static async start(): Promise<InletSystem> {
     const dir = await scratchDir('inlet-bench-');
@@ -34,30 +36,15 @@ export class InletSystem implements System {
     }
   }
 
-  private async create(names: string[]): Promise<void> {
-    for (const n of names) await fetch(`${this.server.url}/v1/stream/${n}`, { method: 'PUT', headers: NDJSON });
-  }
-
   /** `appenders` loops, each appending one batch and waiting for its acknowledgement (= fsync'd) before the next. */
   async appendBatches(o: AppendLoad): Promise<Measurement> {
     const names = typeof o.journals === 'number' ? Array.from({ length: o.journals }, (_, i) => `bench/${unique('a')}/j${i}`) : o.journals;
-    if (typeof o.journals === 'number') await this.create(names);
+    if (typeof o.journals === 'number') await this.http.create(names);
     const batches = Array.from({ length: 8 }, (_, i) => shipmentBatch(i, o.batchBytes));
-    const pool = new Pool(this.server.url, { connections: o.appenders });
-    let i = 0;
-    try {
-      return await timed(o.appenders, o.seconds, o.signal, async (l, lat) => {
-        const b = batches[i++ % batches.length]!;
-        const t0 = performance.now();
-        const res = await pool.request({ method: 'POST', path: `/v1/stream/${names[(l + i) % names.length]}`, headers: NDJSON, body: b.body });
-        await res.body.dump();
-        if (res.statusCode !== 204) throw new Error(`inlet append: ${res.statusCode}`);
-        lat.add(performance.now() - t0);
-        return [b.body.length, b.docs];
-      });
-    } finally {
-      await pool.close();
-    }
+    return this.http.loop(names, o.appenders, o, (i) => {
+      const b = batches[i % batches.length]!;
+      return { data: b.body, docs: b.docs };
+    });
   }
 
   w1(o: W1Options): Promise<Measurement> {
@@ -66,27 +53,13 @@ export class InletSystem implements System {
 
   async w2(o: W2Options): Promise<Measurement> {
     const name = `bench/${unique('w2-')}`;
-    await this.create([name]);
-    const pool = new Pool(this.server.url, { connections: o.connections });
-    let n = 0;
-    try {
-      return await timed(o.connections, o.seconds, o.signal, async (_, lat) => {
-        const body = shipmentDoc(n++) + '\n';
-        const t0 = performance.now();
-        const res = await pool.request({ method: 'POST', path: `/v1/stream/${name}`, headers: NDJSON, body });
-        await res.body.dump();
-        if (res.statusCode !== 204) throw new Error(`inlet append: ${res.statusCode}`);
-        lat.add(performance.now() - t0);
-        return [body.length, 1];
-      });
-    } finally {
-      await pool.close();
-    }
+    await this.http.create([name]);
+    return this.http.loop([name], o.connections, o, (i) => ({ data: shipmentDoc(i) + '\n', docs: 1 }));
   }
 
   async w2Client(o: W2Options): Promise<Measurement> {
     const name = `bench/${unique('w2c-')}`;
-    await this.create([name]);
+    await this.http.create([name]);
     const pool = new Pool(this.server.url, { connections: 8 });
     const appender = new BrokerClient(this.server.url, { dispatcher: pool }).batching();
     let n = 0;
@@ -110,8 +83,7 @@ export class InletSystem implements System {
 
   async w4(o: W4Options): Promise<Measurement> {
     const name = `bench/${unique('w4-')}`;
-    await this.create([name]);
-    const pool = new Pool(this.server.url, { connections: 16 });
+    await this.http.create([name]);
     const delivery = new Delivery();
     const stop = new AbortController();
     const reader = (async () => {
@@ -119,24 +91,18 @@ export class InletSystem implements System {
       for await (const d of readDocuments<{ t: number }>(r)) delivery.lat.add(performance.now() - d.doc.t);
     })().catch(delivery.fail);
     try {
-      const inflight: Promise<unknown>[] = [];
-      const sent = await paced(o.rate, o.seconds, o.signal, (batch) => {
-        const body = batch.join('\n') + '\n';
-        inflight.push(pool.request({ method: 'POST', path: `/v1/stream/${name}`, headers: NDJSON, body }).then((r) => r.body.dump()));
-      });
-      await Promise.all(inflight);
+      const sent = await this.http.paced(name, o);
       return await delivery.measurement(o.rate, sent, o.signal);
     } finally {
       stop.abort();
       await reader;
-      await pool.close();
     }
   }
 
   /** W5: `readers` tailing readers of one journal while `appenders` append batches; delivered MB/s across readers. */
   async w5(o: RunOptions & { readers: number; appenders: number; seconds: number }): Promise<Measurement> {
     const name = `bench/${unique('w5-')}`;
-    await this.create([name]);
+    await this.http.create([name]);
     const stop = new AbortController();
     setMaxListeners(0, stop.signal); // every reader's requests listen on it
     let delivered = 0;

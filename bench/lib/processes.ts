@@ -93,8 +93,13 @@ export function wrap(proc: ChildProcess, url: string): Server {
 }
 
 /** An inlet broker (`inlet serve`) on a free port over `dataDir`, with extra CLI `args`. */
-export async function startInlet(dataDir: string, args: string[] = []): Promise<Server> {
-  const proc = track(spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...args], { stdio: ['ignore', 'pipe', 'inherit'] }));
+export function startInlet(dataDir: string, args: string[] = []): Promise<Server> {
+  return startNodeServer('inlet', [CLI, 'serve', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...args]);
+}
+
+/** A Node server (`node …args`) that prints `listening on URL` once it serves. */
+export async function startNodeServer(name: string, args: string[]): Promise<Server> {
+  const proc = track(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] }));
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
     proc.stdout!.on('data', (c: Buffer) => {
@@ -102,7 +107,7 @@ export async function startInlet(dataDir: string, args: string[] = []): Promise<
       const m = out.match(/listening on (\S+)/);
       if (m) resolve(m[1]!);
     });
-    proc.once('exit', (code) => reject(new Error(`inlet exited ${code}`)));
+    proc.once('exit', (code) => reject(new Error(`${name} exited ${code}`)));
   });
   return wrap(proc, url);
 }
