@@ -60,7 +60,15 @@ export class ServedConsumers {
     try {
       if ([...catalog.collections.values()].some((c) => c.derivation)) {
         const module = await buildModules(catalog, { dir: join(this.dataDir, 'modules') });
-        this.derivations = await DerivationRuntime.start({ catalog, client, writer, dataDir: this.dataDir, ...this.txn, ...(module ? { module } : {}) });
+        this.derivations = await DerivationRuntime.start({
+          catalog,
+          client,
+          writer,
+          dataDir: this.dataDir,
+          ...this.txn,
+          ...(module ? { module } : {}),
+          log: (fields, msg) => opts.log.info(fields, msg),
+        });
         opts.log.info({ derivations: this.derivations.status().map((d) => d.name) }, 'derivations started');
       }
       if (catalog.materializations.length > 0) {
