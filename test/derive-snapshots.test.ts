@@ -8,7 +8,8 @@ import { BrokerClient } from '../src/client/broker-client.js';
 import type { ConsumerCheckpoint } from '../src/consumer/types.js';
 import { latestSnapshot, snapshotJournals } from '../src/derive/snapshots.js';
 import { RegisterStore } from '../src/derive/store.js';
-import { cleanup, ROOT, startBroker, tempDir, type TestBroker } from './helpers/broker.js';
+import { cleanup, ROOT, runCli, startBroker, tempDir, type TestBroker } from './helpers/broker.js';
+import { committedDocs, ingest } from './helpers/collections.js';
 
 const CHILD = join(ROOT, 'test/helpers/snapshot-child.mjs');
 const REGISTERS = 500; // as in the child
@@ -168,3 +169,56 @@ test.serial('a snapshot whose body does not match its pointer is not loaded: rec
   t.is(recovered.recovery!.logBytes, (await client.head(JOURNAL)).writeHead);
   t.deepEqual(dump(join(dir, 'b.sqlite')), expected(5));
 });
+
+const CATALOG = join(ROOT, 'test/fixtures/derive/totals.flow.yaml');
+const EVENTS = join(ROOT, 'test/fixtures/derive/events.flow.yaml');
+const KEYS = ['a', 'b', 'c', 'd', 'e'];
+
+async function ingestEvents(b: TestBroker, first: number, count: number): Promise<void> {
+  for (let at = first; at < first + count; at += 50) {
+    const docs = Array.from({ length: Math.min(50, first + count - at) }, (_, i) => ({ id: at + i, key: KEYS[(at + i) % 5]!, n: at + i, shard: (at + i) % 3 }));
+    const res = await ingest(b, { 'acme/events': docs });
+    if (res.status !== 200) throw new Error(`ingest: ${res.status} ${await res.text()}`);
+  }
+}
+
+/** The last committed totals of each key are the reduction of the input. */
+async function assertTotals(t: ExecutionContext, b: TestBroker, inputs: number): Promise<void> {
+  const expect: Record<string, { count: number; total: number }> = {};
+  for (let id = 0; id < inputs; id++) expect[KEYS[id % 5]!] = { count: (expect[KEYS[id % 5]!]?.count ?? 0) + 1, total: (expect[KEYS[id % 5]!]?.total ?? 0) + id };
+  const last: Record<string, { count: number; total: number }> = {};
+  for (const d of await committedDocs<{ key: string; count: number; total: number }>(b, 'acme/totals')) last[d.key] = { count: d.count, total: d.total };
+  t.deepEqual(last, expect);
+}
+
+for (const point of ['derive.snapshot.written', 'derive.snapshot.published']) {
+  test.serial(`inlet runtime snapshotting as it goes, SIGKILLed at ${point}, then run on an empty data dir: the output is the reduction of the input, recovered from a snapshot`, async (t) => {
+    const b = await startBroker({ args: ['--catalog', EVENTS] });
+    t.teardown(() => cleanup(b));
+    const dir = await tempDir();
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    const client = new BrokerClient(b.url);
+    const log = 'recovery/derive/acme/totals';
+    const run = (data: string, env: NodeJS.ProcessEnv) =>
+      runCli(['runtime', '--broker', b.url, '--catalog', CATALOG, '--data-dir', join(dir, data), '--settle', '--txn-ms', '5'], { env: { INLET_SNAPSHOT_MIN_BYTES: '1000', ...env } });
+    await ingestEvents(b, 0, 400);
+    const first = await run('one', {});
+    t.is(first.code, 0, first.stderr);
+    const snapshot = (await latestSnapshot(client, log))!;
+    t.truthy(snapshot, 'a snapshot once the log passed 1000 bytes');
+    await ingestEvents(b, 400, 200);
+    const killed = await run('one', { INLET_CRASH_AT: point });
+    t.is(killed.code, -1, killed.stderr);
+    const last = (await latestSnapshot(client, log))!;
+    t.is(last.base > snapshot.base, point.startsWith('derive.snapshot.published'));
+    await ingestEvents(b, 600, 100);
+    const fresh = await run('two', {});
+    t.is(fresh.code, 0, fresh.stderr);
+    await assertTotals(t, b, 700);
+    // The second run's store started from a snapshot, not from the log's beginning.
+    const store = await RegisterStore.open(join(dir, 'three.sqlite'), { client, writer: new Appender(client), journal: log, snapshots: { disabled: true } });
+    store.close();
+    t.true(store.recovery!.snapshotBase! > 0);
+    t.true(store.recovery!.logBytes < store.recovery!.head);
+  });
+}
