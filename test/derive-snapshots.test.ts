@@ -170,6 +170,32 @@ test.serial('a snapshot whose body does not match its pointer is not loaded: rec
   t.deepEqual(dump(join(dir, 'b.sqlite')), expected(5));
 });
 
+test.serial('a fenced process that snapshots after another took over publishes an older, still true prefix; recovery prefers the newer one and gets the same registers', async (t) => {
+  const { client, dir } = await setup(t);
+  const stale = await open(client, join(dir, 'a.sqlite'));
+  t.teardown(() => stale.close());
+  await commitAll(stale, 0, 3);
+  const current = await open(client, join(dir, 'b.sqlite'));
+  t.teardown(() => current.close());
+  await commitAll(current, 3, 6);
+  await current.snapshot();
+  const newer = (await latestSnapshot(client, JOURNAL))!;
+  // The stale process is fenced: its commit fails, and nothing of it reaches the log or SQLite.
+  const staleBase = Number(stale.meta('log'));
+  await t.throwsAsync(commitAll(stale, 3, 4), { message: /offset/i });
+  t.is(Number(stale.meta('log')), staleBase);
+  // Its snapshot is of the prefix [0, staleBase), which the log still holds.
+  await stale.snapshot();
+  t.true(staleBase < newer.base);
+  t.true((await client.head(snapshotJournals(JOURNAL).pointers)).writeHead > 0);
+  // Recovery takes the pointer of greatest base in the tail, not the stale one appended last.
+  t.deepEqual(await latestSnapshot(client, JOURNAL), newer);
+  const recovered = await open(client, join(dir, 'c.sqlite'));
+  recovered.close();
+  t.is(recovered.recovery!.snapshotBase, newer.base);
+  t.deepEqual(dump(join(dir, 'c.sqlite')), expected(6));
+});
+
 const CATALOG = join(ROOT, 'test/fixtures/derive/totals.flow.yaml');
 const EVENTS = join(ROOT, 'test/fixtures/derive/events.flow.yaml');
 const KEYS = ['a', 'b', 'c', 'd', 'e'];

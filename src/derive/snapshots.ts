@@ -17,7 +17,8 @@ import { InletError } from '../errors.js';
  * - `recovery/snapshot-pointers/<x>`: one small record per published snapshot,
  *   `{ base, begin, end, registers, sha256, checkpoint }`: the registers and checkpoint as of
  *   the log prefix [0, base), stored at [begin, end) of the bodies journal with that digest.
- *   Recovery reads only the tail of this journal (its last record), never the log or bodies.
+ *   Recovery reads only the tail of this journal (the pointer of greatest base among its last
+ *   records), never the log or the bodies before it.
  *
  * Why a pointer journal rather than a journal label: an append is atomic and durable like every
  * commit of the log, needs no revision handling, and keeps a history (an older pointer stays
@@ -27,7 +28,8 @@ import { InletError } from '../errors.js';
  * point of a snapshot leaves the previous pointer the last one, and its body intact (bodies are
  * only appended to). A stale (fenced) process can still write a snapshot, but a snapshot only
  * ever holds what this process's SQLite holds, a prefix [0, base) of the log that the log's
- * expected-offset appends made the truth: at worst an older base, so more replay.
+ * expected-offset appends made the truth: at worst an older base, which recovery passes over
+ * for a newer pointer in the tail.
  */
 export interface SnapshotOptions {
   /** A snapshot is written once the log grew by more than max(minBytes, factor × the last snapshot's size) since its base. Default 64 MiB (or INLET_SNAPSHOT_MIN_BYTES). */
@@ -87,7 +89,7 @@ async function readRange(client: BrokerClient, journal: string, from: number, to
   return at - from;
 }
 
-/** The last published snapshot of the recovery log `log`, if any (reads the pointer journal's tail only). */
+/** The latest published snapshot of the recovery log `log`, if any (reads the pointer journal's tail only: 64 KiB, some hundreds of pointers). */
 export async function latestSnapshot(client: BrokerClient, log: string): Promise<SnapshotPointer | undefined> {
   const { pointers } = snapshotJournals(log);
   const head = await headOrZero(client, pointers);
@@ -99,9 +101,14 @@ export async function latestSnapshot(client: BrokerClient, log: string): Promise
     const lines = Buffer.concat(parts).toString('utf8').split('\n');
     lines.pop(); // after the last newline: empty (appends are whole records)
     if (from > 0) lines.shift(); // may start mid-record
-    const last = lines.at(-1);
-    if (last !== undefined) return JSON.parse(last) as SnapshotPointer;
-    if (from === 0) return undefined;
+    // The greatest base among the tail's pointers (the last on ties): a fenced process may
+    // publish a snapshot of an older prefix after a newer one; both are true, the newer replays less.
+    let best: SnapshotPointer | undefined;
+    for (const line of lines) {
+      const p = JSON.parse(line) as SnapshotPointer;
+      if (!best || p.base >= best.base) best = p;
+    }
+    if (best || from === 0) return best;
   }
 }
 
