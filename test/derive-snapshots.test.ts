@@ -226,7 +226,7 @@ for (const point of ['derive.snapshot.written', 'derive.snapshot.published']) {
     const client = new BrokerClient(b.url);
     const log = 'recovery/derive/acme/totals';
     const run = (data: string, env: NodeJS.ProcessEnv) =>
-      runCli(['runtime', '--broker', b.url, '--catalog', CATALOG, '--data-dir', join(dir, data), '--settle', '--txn-ms', '5'], { env: { INLET_SNAPSHOT_MIN_BYTES: '1000', ...env } });
+      runCli(['runtime', '--broker', b.url, '--catalog', CATALOG, '--data-dir', join(dir, data), '--settle', '--txn-ms', '5', '--snapshot-bytes', '1000'], { env });
     await ingestEvents(b, 0, 400);
     const first = await run('one', {});
     t.is(first.code, 0, first.stderr);

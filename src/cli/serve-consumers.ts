@@ -10,6 +10,7 @@ import { Appender } from '../client/appender.js';
 import { BrokerClient } from '../client/broker-client.js';
 import { registerDerivationMetrics } from '../derive/metrics.js';
 import { DerivationRuntime } from '../derive/runtime.js';
+import type { SnapshotOptions } from '../derive/snapshots.js';
 import { buildModules } from '../derive/typescript.js';
 import { MaterializationRuntime, withLag } from '../materialize/runtime.js';
 import { InletError } from '../errors.js';
@@ -38,6 +39,8 @@ export class ServedConsumers {
     private readonly dataDir: string,
     /** Transaction bounds of every consumer (see ConsumerOptions); their defaults otherwise. */
     private readonly txn: { maxTxnMs?: number; stallMs?: number } = {},
+    /** When derivations snapshot their registers (see src/derive/snapshots.ts). */
+    private readonly snapshots: SnapshotOptions = {},
   ) {}
 
   routes(app: FastifyInstance, registry: Registry): void {
@@ -67,6 +70,7 @@ export class ServedConsumers {
           dataDir: this.dataDir,
           ...this.txn,
           ...(module ? { module } : {}),
+          snapshots: this.snapshots,
           log: (fields, msg) => opts.log.info(fields, msg),
         });
         opts.log.info({ derivations: this.derivations.status().map((d) => d.name) }, 'derivations started');

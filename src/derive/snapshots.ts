@@ -32,7 +32,7 @@ import { InletError } from '../errors.js';
  * for a newer pointer in the tail.
  */
 export interface SnapshotOptions {
-  /** A snapshot is written once the log grew by more than max(minBytes, factor × the last snapshot's size) since its base. Default 64 MiB (or INLET_SNAPSHOT_MIN_BYTES). */
+  /** A snapshot is written once the log grew by more than max(minBytes, factor × the last snapshot's size) since its base. Default 64 MiB. */
   minBytes?: number;
   /** Default 2. */
   factor?: number;
@@ -160,8 +160,7 @@ export class Snapshotter {
     opts: SnapshotOptions = {},
     private readonly logger: SnapshotLog = () => {},
   ) {
-    const env = Number(process.env.INLET_SNAPSHOT_MIN_BYTES);
-    this.minBytes = opts.minBytes ?? (Number.isFinite(env) && env > 0 ? env : 64 * MIB);
+    this.minBytes = opts.minBytes ?? 64 * MIB;
     this.factor = opts.factor ?? 2;
     this.chunkBytes = opts.chunkBytes ?? MIB;
   }

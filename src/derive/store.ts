@@ -56,11 +56,12 @@ export interface RecoveryStats {
  * - SQLite never gets ahead of the log: it is written only after the append succeeded.
  * - Snapshots (snapshots.ts) bound replay: once the log grew enough since the last one, a
  *   background reader copies SQLite as of one commit, i.e. the log prefix [0, base), to the
- *   lake and then publishes a pointer to it. Open loads the last published snapshot when its
- *   base is beyond `meta.log` (an empty data dir; the greatest base among the last pointers), in one SQLite transaction with
- *   `meta.log = base`, then replays the log from there. Registers are never deleted, so loading
- *   a later prefix's registers over an earlier one's is exact. A snapshot only copies a log
- *   prefix, so a crashed, stale or unfinished snapshot can never make SQLite differ from the log.
+ *   lake and then publishes a pointer to it. Open loads the latest published snapshot (the
+ *   greatest base among the last pointers) when its base is beyond `meta.log` (an empty data
+ *   dir), in one SQLite transaction with `meta.log = base`, then replays the log from there.
+ *   Registers are never deleted, so loading a later prefix's registers over an earlier one's is
+ *   exact. A snapshot only copies a log prefix, so a crashed, stale or unfinished snapshot can
+ *   never make SQLite differ from the log.
  */
 export class RegisterStore implements Store {
   private staged = new Map<string, unknown>();
