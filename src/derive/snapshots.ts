@@ -38,7 +38,7 @@ export interface SnapshotOptions {
   factor?: number;
   /** Bytes per chunk record (an append). Default 1 MiB. */
   chunkBytes?: number;
-  /** Disables snapshots (recovery still uses existing ones). */
+  /** No snapshots as the log grows (recovery still uses existing ones; `RegisterStore.snapshot` still writes one). */
   disabled?: boolean;
 }
 
@@ -149,6 +149,7 @@ export class Snapshotter {
   private readonly minBytes: number;
   private readonly factor: number;
   private readonly chunkBytes: number;
+  private readonly disabled: boolean;
 
   constructor(
     private readonly path: string,
@@ -163,11 +164,12 @@ export class Snapshotter {
     this.minBytes = opts.minBytes ?? 64 * MIB;
     this.factor = opts.factor ?? 2;
     this.chunkBytes = opts.chunkBytes ?? MIB;
+    this.disabled = opts.disabled ?? false;
   }
 
   /** Starts a snapshot unless one runs, or the log at `head` did not grow enough since the last. */
   maybeStart(head: number): void {
-    if (this.running || this.closed) return;
+    if (this.running || this.closed || this.disabled) return;
     if (head - this.last.base <= Math.max(this.minBytes, this.factor * this.last.bytes)) return;
     this.running = this.write()
       .then(() => undefined)

@@ -145,7 +145,7 @@ export class RegisterStore implements Store {
     log.logger?.({ journal: log.journal, ...stats }, stats.snapshotBase !== undefined ? 'recovered from a snapshot and the log after it' : 'recovered from the log');
     this.logHead = head;
     this.log = log;
-    if (this.path !== ':memory:' && !log.snapshots?.disabled) {
+    if (this.path !== ':memory:') {
       const last = snapshot ? { base: snapshot.base, bytes: snapshot.end - snapshot.begin } : { base: 0, bytes: 0 };
       this.snapshotter = new Snapshotter(this.path, log.client, log.writer, log.journal, last, log.snapshots, log.logger);
     }
