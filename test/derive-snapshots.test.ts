@@ -228,8 +228,9 @@ for (const point of ['derive.snapshot.written', 'derive.snapshot.published']) {
     const run = (data: string, env: NodeJS.ProcessEnv) =>
       runCli(['runtime', '--broker', b.url, '--catalog', CATALOG, '--data-dir', join(dir, data), '--settle', '--txn-ms', '5', '--snapshot-bytes', '1000'], { env });
     await ingestEvents(b, 0, 400);
-    const first = await run('one', {});
+    const first = await run('one', { INLET_LOG_LEVEL: 'info' });
     t.is(first.code, 0, first.stderr);
+    t.regex(first.stderr, /"derivation":"acme\/totals".*"registers":5,.*"ms":\d+.*"msg":"snapshot written"/);
     const snapshot = (await latestSnapshot(client, log))!;
     t.truthy(snapshot, 'a snapshot once the log passed 1000 bytes');
     await ingestEvents(b, 400, 200);
@@ -238,8 +239,9 @@ for (const point of ['derive.snapshot.written', 'derive.snapshot.published']) {
     const last = (await latestSnapshot(client, log))!;
     t.is(last.base > snapshot.base, point.startsWith('derive.snapshot.published'));
     await ingestEvents(b, 600, 100);
-    const fresh = await run('two', {});
+    const fresh = await run('two', { INLET_LOG_LEVEL: 'info' });
     t.is(fresh.code, 0, fresh.stderr);
+    t.regex(fresh.stderr, /"snapshotBase":\d+.*"msg":"recovered from a snapshot and the log after it"/);
     await assertTotals(t, b, 700);
     // The second run's store started from a snapshot, not from the log's beginning.
     const store = await RegisterStore.open(join(dir, 'three.sqlite'), { client, writer: new Appender(client), journal: log, snapshots: { disabled: true } });

@@ -35,7 +35,7 @@ export async function runtime({ values }: Parsed): Promise<void> {
     consumers.routes(app, registry);
     app.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
   }
-  await consumers.start(client.url, { registry, log: createLogger('warn'), ...(typeof values.token === 'string' ? { token: values.token } : {}) });
+  await consumers.start(client.url, { registry, log: createLogger(process.env.INLET_LOG_LEVEL ?? 'warn'), ...(typeof values.token === 'string' ? { token: values.token } : {}) });
   try {
     const failed = consumers.failedForGood();
     if (values.settle) {

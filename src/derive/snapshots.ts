@@ -30,6 +30,12 @@ import { InletError } from '../errors.js';
  * ever holds what this process's SQLite holds, a prefix [0, base) of the log that the log's
  * expected-offset appends made the truth: at worst an older base, which recovery passes over
  * for a newer pointer in the tail.
+ *
+ * Not done: pruning. Log bytes below the latest base, and bodies below its `begin`, are no
+ * longer needed, but the broker deletes fragments by age only (`fragments prune`, retention).
+ * It needs a "drop fragments wholly below offset X" operation on a journal; X must then be the
+ * base of a pointer no newer pointer can undercut (e.g. the minimum base of the tail's
+ * pointers), since recovery may fall back to an older snapshot.
  */
 export interface SnapshotOptions {
   /** A snapshot is written once the log grew by more than max(minBytes, factor × the last snapshot's size) since its base. Default 64 MiB. */
