@@ -12,7 +12,7 @@ import { cleanup, ROOT, runCli, startBroker, tempDir, type TestBroker } from './
 import { committedDocs, ingest } from './helpers/collections.js';
 
 const CHILD = join(ROOT, 'test/helpers/snapshot-child.mjs');
-const REGISTERS = 500; // as in the child
+const REGISTERS = 500; // as in test/helpers/snapshot-child.mjs
 const JOURNAL = 'recovery/derive/acme/snap';
 
 async function setup(t: ExecutionContext): Promise<{ b: TestBroker; client: BrokerClient; dir: string }> {

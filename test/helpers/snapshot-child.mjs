@@ -6,7 +6,7 @@ import { BrokerClient } from '../../dist/src/client/broker-client.js';
 import { RegisterStore } from '../../dist/src/derive/store.js';
 
 const [url, path, journal, from, to, snapshot] = process.argv.slice(2);
-export const REGISTERS = 500;
+const REGISTERS = 500; // as in the test
 const client = new BrokerClient(url);
 const store = await RegisterStore.open(path, {
   client,
