@@ -18,7 +18,7 @@ import { InletError } from '../errors.js';
  *   `{ base, begin, end, registers, sha256, checkpoint }`: the registers and checkpoint as of
  *   the log prefix [0, base), stored at [begin, end) of the bodies journal with that digest.
  *   Recovery reads only the tail of this journal (the pointer of greatest base among its last
- *   records), never the log or the bodies before it.
+ *   records, or an older one if that one's body does not check), never the log before it.
  *
  * Why a pointer journal rather than a journal label: an append is atomic and durable like every
  * commit of the log, needs no revision handling, and keeps a history (an older pointer stays
@@ -95,11 +95,21 @@ async function readRange(client: BrokerClient, journal: string, from: number, to
   return at - from;
 }
 
-/** The latest published snapshot of the recovery log `log`, if any (reads the pointer journal's tail only: 64 KiB, some hundreds of pointers). */
+/** The latest published snapshot of the recovery log `log`, if any (see `snapshotsInTail`). */
 export async function latestSnapshot(client: BrokerClient, log: string): Promise<SnapshotPointer | undefined> {
+  return (await snapshotsInTail(client, log))[0];
+}
+
+/**
+ * The snapshots of the pointer journal's tail (64 KiB: some hundreds of pointers, or more if
+ * that holds none), newest first: greatest base first, the later pointer first on ties. A
+ * fenced process may publish a snapshot of an older prefix after a newer one; both are true,
+ * the newer replays less, and the older ones are there to fall back on.
+ */
+export async function snapshotsInTail(client: BrokerClient, log: string): Promise<SnapshotPointer[]> {
   const { pointers } = snapshotJournals(log);
   const head = await headOrZero(client, pointers);
-  if (head === 0) return undefined;
+  if (head === 0) return [];
   for (let window = 64 * 1024; ; window *= 4) {
     const from = Math.max(0, head - window);
     const parts: Buffer[] = [];
@@ -107,14 +117,10 @@ export async function latestSnapshot(client: BrokerClient, log: string): Promise
     const lines = Buffer.concat(parts).toString('utf8').split('\n');
     lines.pop(); // after the last newline: empty (appends are whole records)
     if (from > 0) lines.shift(); // may start mid-record
-    // The greatest base among the tail's pointers (the last on ties): a fenced process may
-    // publish a snapshot of an older prefix after a newer one; both are true, the newer replays less.
-    let best: SnapshotPointer | undefined;
-    for (const line of lines) {
-      const p = JSON.parse(line) as SnapshotPointer;
-      if (!best || p.base >= best.base) best = p;
+    if (lines.length > 0 || from === 0) {
+      const found = lines.map((line, at) => ({ p: JSON.parse(line) as SnapshotPointer, at }));
+      return found.sort((a, b) => b.p.base - a.p.base || b.at - a.at).map((f) => f.p);
     }
-    if (best || from === 0) return best;
   }
 }
 

@@ -6,7 +6,7 @@ import type { BrokerClient } from '../client/broker-client.js';
 import type { JournalWriter } from '../client/journal-writer.js';
 import { crashPoint } from '../crashpoints.js';
 import { InletError } from '../errors.js';
-import { latestSnapshot, loadSnapshot, Snapshotter, type SnapshotLog, type SnapshotOptions } from './snapshots.js';
+import { loadSnapshot, snapshotsInTail, Snapshotter, type SnapshotLog, type SnapshotOptions, type SnapshotPointer } from './snapshots.js';
 
 /**
  * Where a derivation's commits are logged, so that its registers survive the loss of its disk:
@@ -104,22 +104,26 @@ export class RegisterStore implements Store {
     if (offset > head) {
       throw new InletError('IO_ERROR', `register store ${this.path} reflects ${log.journal} up to ${offset}, beyond its write head ${head}: it belongs to another broker or lake; remove it to recover from the log`);
     }
-    const snapshot = await latestSnapshot(log.client, log.journal);
     const stats: RecoveryStats = { logBytes: 0, from: offset, head };
-    if (snapshot && snapshot.base > offset && snapshot.base <= head) {
+    let snapshot: SnapshotPointer | undefined;
+    const candidates = await snapshotsInTail(log.client, log.journal);
+    for (const candidate of candidates) {
+      if (candidate.base <= offset || candidate.base > head) continue;
       this.db.exec('BEGIN');
       try {
-        await loadSnapshot(log.client, log.journal, snapshot, (registers) => {
+        await loadSnapshot(log.client, log.journal, candidate, (registers) => {
           for (const [key, value] of registers) this.putStmt.run(key, JSON.stringify(value));
         });
-        this.metaPut.run('log', String(snapshot.base));
-        if (snapshot.checkpoint !== undefined) this.metaPut.run('checkpoint', snapshot.checkpoint);
+        this.metaPut.run('log', String(candidate.base));
+        if (candidate.checkpoint !== undefined) this.metaPut.run('checkpoint', candidate.checkpoint);
         this.db.exec('COMMIT');
-        offset = snapshot.base;
-        Object.assign(stats, { from: offset, snapshotBase: snapshot.base, snapshotRegisters: snapshot.registers });
+        snapshot = candidate;
+        offset = candidate.base;
+        Object.assign(stats, { from: offset, snapshotBase: candidate.base, snapshotRegisters: candidate.registers });
+        break;
       } catch (err) {
         this.db.exec('ROLLBACK');
-        log.logger?.({ journal: log.journal, err: (err as Error).message }, 'snapshot unusable: replaying the log');
+        log.logger?.({ journal: log.journal, base: candidate.base, err: (err as Error).message }, 'snapshot unusable: trying an older one, or the log');
       }
     }
     const replayFrom = offset;
@@ -146,7 +150,8 @@ export class RegisterStore implements Store {
     this.logHead = head;
     this.log = log;
     if (this.path !== ':memory:') {
-      const last = snapshot ? { base: snapshot.base, bytes: snapshot.end - snapshot.begin } : { base: 0, bytes: 0 };
+      const newest = snapshot ?? candidates[0];
+      const last = newest ? { base: newest.base, bytes: newest.end - newest.begin } : { base: 0, bytes: 0 };
       this.snapshotter = new Snapshotter(this.path, log.client, log.writer, log.journal, last, log.snapshots, log.logger);
     }
     // SQLite is now a cache of the log's prefix: a write it loses (the OS crashing before the WAL
