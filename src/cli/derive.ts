@@ -24,16 +24,18 @@ export async function runtime({ values }: Parsed): Promise<void> {
   const port = intFlag(values.port as string | undefined, '--port');
   const txnMs = intFlag(values['txn-ms'] as string | undefined, '--txn-ms') ?? 1000;
   if (!(txnMs > 0)) throw new InletError('BAD_REQUEST', '--txn-ms: must be a number of milliseconds above 0');
+  const snapshotBytes = intFlag(values['snapshot-bytes'] as string | undefined, '--snapshot-bytes');
+  if (snapshotBytes !== undefined && !(snapshotBytes > 0)) throw new InletError('BAD_REQUEST', '--snapshot-bytes: must be a number of bytes above 0');
   const catalog = await loadCatalog(catalogPath);
   const client = brokerClient(values);
   const registry = new Registry();
-  const consumers = new ServedConsumers(catalog, dataDir, { maxTxnMs: txnMs, stallMs: Math.min(20, txnMs) });
+  const consumers = new ServedConsumers(catalog, dataDir, { maxTxnMs: txnMs, stallMs: Math.min(20, txnMs) }, snapshotBytes !== undefined ? { minBytes: snapshotBytes } : {});
   const app = port === undefined ? undefined : fastify();
   if (app) {
     consumers.routes(app, registry);
     app.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
   }
-  await consumers.start(client.url, { registry, log: createLogger('warn'), ...(typeof values.token === 'string' ? { token: values.token } : {}) });
+  await consumers.start(client.url, { registry, log: createLogger(process.env.INLET_LOG_LEVEL ?? 'warn'), ...(typeof values.token === 'string' ? { token: values.token } : {}) });
   try {
     const failed = consumers.failedForGood();
     if (values.settle) {

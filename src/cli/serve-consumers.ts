@@ -9,6 +9,7 @@ import type { Catalog } from '../catalog/types.js';
 import { BrokerClient } from '../client/broker-client.js';
 import { registerDerivationMetrics } from '../derive/metrics.js';
 import { DerivationRuntime } from '../derive/runtime.js';
+import type { SnapshotOptions } from '../derive/snapshots.js';
 import { buildModules } from '../derive/typescript.js';
 import { MaterializationRuntime, withLag } from '../materialize/runtime.js';
 import { InletError } from '../errors.js';
@@ -37,6 +38,8 @@ export class ServedConsumers {
     private readonly dataDir: string,
     /** Transaction bounds of every consumer (see ConsumerOptions); their defaults otherwise. */
     private readonly txn: { maxTxnMs?: number; stallMs?: number } = {},
+    /** When derivations snapshot their registers (see src/derive/snapshots.ts). */
+    private readonly snapshots: SnapshotOptions = {},
   ) {}
 
   routes(app: FastifyInstance, registry: Registry): void {
@@ -60,7 +63,16 @@ export class ServedConsumers {
     try {
       if ([...catalog.collections.values()].some((c) => c.derivation)) {
         const module = await buildModules(catalog, { dir: join(this.dataDir, 'modules') });
-        this.derivations = await DerivationRuntime.start({ catalog, client, writer, dataDir: this.dataDir, ...this.txn, ...(module ? { module } : {}) });
+        this.derivations = await DerivationRuntime.start({
+          catalog,
+          client,
+          writer,
+          dataDir: this.dataDir,
+          ...this.txn,
+          ...(module ? { module } : {}),
+          snapshots: this.snapshots,
+          log: (fields, msg) => opts.log.info(fields, msg),
+        });
         opts.log.info({ derivations: this.derivations.status().map((d) => d.name) }, 'derivations started');
       }
       if (catalog.materializations.length > 0) {

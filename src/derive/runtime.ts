@@ -10,6 +10,7 @@ import { InletError } from '../errors.js';
 import { DerivationApp } from './engine.js';
 import { RemoteLambdas, WorkerLambdas, type Lambdas } from './lambdas.js';
 import { typeName } from './names.js';
+import type { SnapshotLog, SnapshotOptions } from './snapshots.js';
 import { RegisterStore } from './store.js';
 
 /** A derivation's first transaction, and the first after its input stalled, takes at most this many documents (see runConsumer). */
@@ -43,6 +44,10 @@ export interface DerivationRuntimeOptions {
   /** Consumer transaction bounds (see runConsumer). */
   stallMs?: number;
   maxTxnMs?: number;
+  /** When registers are snapshotted to the lake (see snapshots.ts). */
+  snapshots?: SnapshotOptions;
+  /** Progress lines (snapshots written, where recovery started). */
+  log?: SnapshotLog;
 }
 
 interface Running {
@@ -86,6 +91,8 @@ export class DerivationRuntime {
         client: opts.client,
         writer: opts.writer,
         journal: `recovery/derive/${spec.name}`,
+        ...(opts.snapshots ? { snapshots: opts.snapshots } : {}),
+        ...(opts.log ? { logger: (fields: Record<string, unknown>, msg: string) => opts.log!({ derivation: spec.name, ...fields }, msg) } : {}),
       });
       const app = new DerivationApp(spec.name, collections, store, lambdas, opts.batchSize);
       const r: Running = {
@@ -227,6 +234,7 @@ export class DerivationRuntime {
   async stop(): Promise<void> {
     this.abort.abort();
     await Promise.all(this.running.map((r) => r.done));
+    await Promise.all(this.running.map((r) => r.store.settleSnapshots()));
     for (const r of this.running) r.store.close();
   }
 }

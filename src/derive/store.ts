@@ -6,6 +6,7 @@ import type { BrokerClient } from '../client/broker-client.js';
 import type { JournalWriter } from '../client/journal-writer.js';
 import { crashPoint } from '../crashpoints.js';
 import { InletError } from '../errors.js';
+import { loadSnapshot, snapshotsInTail, Snapshotter, type SnapshotLog, type SnapshotOptions, type SnapshotPointer } from './snapshots.js';
 
 /**
  * Where a derivation's commits are logged, so that its registers survive the loss of its disk:
@@ -15,6 +16,21 @@ export interface RecoveryLog {
   client: BrokerClient;
   writer: JournalWriter;
   journal: string;
+  /** When to write snapshots (see snapshots.ts). */
+  snapshots?: SnapshotOptions;
+  /** Progress lines: snapshots written, where recovery started. */
+  logger?: SnapshotLog;
+}
+
+/** What the last open read to recover (for logs and tests). */
+export interface RecoveryStats {
+  /** The base of the snapshot loaded, if one was. */
+  snapshotBase?: number;
+  snapshotRegisters?: number;
+  /** Bytes of the recovery log read (replayed from the store's or the snapshot's offset to the head). */
+  logBytes: number;
+  from: number;
+  head: number;
 }
 
 /**
@@ -38,8 +54,14 @@ export interface RecoveryLog {
  * - Open replays the records from `meta.log` to the log's write head into SQLite, each in one
  *   SQLite transaction with its new `meta.log`; on an empty data dir that is the whole log.
  * - SQLite never gets ahead of the log: it is written only after the append succeeded.
- * No snapshots: replay on an empty data dir reads every record since the derivation began
- * (the log grows with the number of transactions × registers they change).
+ * - Snapshots (snapshots.ts) bound replay: once the log grew enough since the last one, a
+ *   background reader copies SQLite as of one commit, i.e. the log prefix [0, base), to the
+ *   lake and then publishes a pointer to it. Open loads the latest published snapshot (the
+ *   greatest base among the last pointers) when its base is beyond `meta.log` (an empty data
+ *   dir), in one SQLite transaction with `meta.log = base`, then replays the log from there.
+ *   Registers are never deleted, so loading a later prefix's registers over an earlier one's is
+ *   exact. A snapshot only copies a log prefix, so a crashed, stale or unfinished snapshot can
+ *   never make SQLite differ from the log.
  */
 export class RegisterStore implements Store {
   private staged = new Map<string, unknown>();
@@ -57,6 +79,9 @@ export class RegisterStore implements Store {
   /** The log's write head as this process knows it (the expected offset of the next record). */
   private logHead = 0;
   private log: RecoveryLog | undefined;
+  private snapshotter: Snapshotter | undefined;
+  /** Set by open with a recovery log. */
+  recovery: RecoveryStats | undefined;
 
   /** Opens the store at `path`; with `log`, first replays into it what the recovery log holds beyond it. */
   static async open(path: string, log?: RecoveryLog): Promise<RegisterStore> {
@@ -79,6 +104,29 @@ export class RegisterStore implements Store {
     if (offset > head) {
       throw new InletError('IO_ERROR', `register store ${this.path} reflects ${log.journal} up to ${offset}, beyond its write head ${head}: it belongs to another broker or lake; remove it to recover from the log`);
     }
+    const stats: RecoveryStats = { logBytes: 0, from: offset, head };
+    let snapshot: SnapshotPointer | undefined;
+    const candidates = await snapshotsInTail(log.client, log.journal);
+    for (const candidate of candidates) {
+      if (candidate.base <= offset || candidate.base > head) continue;
+      this.db.exec('BEGIN');
+      try {
+        await loadSnapshot(log.client, log.journal, candidate, (registers) => {
+          for (const [key, value] of registers) this.putStmt.run(key, JSON.stringify(value));
+        });
+        this.metaPut.run('log', String(candidate.base));
+        if (candidate.checkpoint !== undefined) this.metaPut.run('checkpoint', candidate.checkpoint);
+        this.db.exec('COMMIT');
+        snapshot = candidate;
+        offset = candidate.base;
+        Object.assign(stats, { from: offset, snapshotBase: candidate.base, snapshotRegisters: candidate.registers });
+        break;
+      } catch (err) {
+        this.db.exec('ROLLBACK');
+        log.logger?.({ journal: log.journal, base: candidate.base, err: (err as Error).message }, 'snapshot unusable: trying an older one, or the log');
+      }
+    }
+    const replayFrom = offset;
     let rest: Buffer = Buffer.alloc(0);
     while (offset + rest.length < head) {
       const read = await log.client.readFrom(log.journal, offset + rest.length, false);
@@ -96,8 +144,16 @@ export class RegisterStore implements Store {
       if (got === 0) throw new InletError('IO_ERROR', `${log.journal}: no bytes at ${offset + rest.length}, below its write head ${head}`);
     }
     if (rest.length) throw new InletError('INVALID_CONTENT', `${log.journal}: a partial record at ${offset}`);
+    stats.logBytes = head - replayFrom;
+    this.recovery = stats;
+    log.logger?.({ journal: log.journal, ...stats }, stats.snapshotBase !== undefined ? 'recovered from a snapshot and the log after it' : 'recovered from the log');
     this.logHead = head;
     this.log = log;
+    if (this.path !== ':memory:') {
+      const newest = snapshot ?? candidates[0];
+      const last = newest ? { base: newest.base, bytes: newest.end - newest.begin } : { base: 0, bytes: 0 };
+      this.snapshotter = new Snapshotter(this.path, log.client, log.writer, log.journal, last, log.snapshots, log.logger);
+    }
     // SQLite is now a cache of the log's prefix: a write it loses (the OS crashing before the WAL
     // reached the disk) is replayed from the log at the next open, since meta.log goes back with
     // it. So no fsync per commit on the event loop, between the log append and the ACKs.
@@ -173,6 +229,18 @@ export class RegisterStore implements Store {
     this.logHead = end;
     this.write(changes, { checkpoint: text, log: String(end) });
     this.onCommitted?.();
+    this.snapshotter?.maybeStart(end);
+  }
+
+  /** Writes and publishes a snapshot now (with a recovery log); resolves once published. */
+  async snapshot(): Promise<void> {
+    if (!this.snapshotter) throw new InletError('BAD_REQUEST', `register store ${this.path}: snapshots need a recovery log and a file`);
+    await this.snapshotter.write();
+  }
+
+  /** Waits for a snapshot being written, and starts no more (before close). */
+  async settleSnapshots(): Promise<void> {
+    await this.snapshotter?.close();
   }
 
   /** Takes the staged registers for a commit: they stay readable until `write` makes them durable. */
