@@ -190,15 +190,14 @@ export class DerivationApp implements Application {
       const out = await this.call(t, 'Publish', items, items.map((p) => publishArgs.get(p)!));
       items.forEach((p, i) => published.set(p, out[i]!));
     }
-    const derived = this.collections.get(this.name)!;
     for (const p of batch) {
       for (const doc of published.get(p) ?? []) {
-        const problem = derived.schema.validate(doc);
-        if (problem) throw this.failure(p.transform.spec, p, `a published document is invalid against the schema of ${this.name}: ${problem}`);
+        // The transaction validates it against the derived collection's schema, once.
         try {
           txn.publish(this.name, doc);
         } catch (err) {
-          throw this.failure(p.transform.spec, p, `a published document cannot be published: ${(err as Error).message}`, err);
+          const why = err instanceof InletError && err.code === 'INVALID_DOCUMENT' ? `is invalid against the schema of ${this.name}` : 'cannot be published';
+          throw this.failure(p.transform.spec, p, `a published document ${why}: ${(err as Error).message}`, err);
         }
         this.open.published++;
       }
