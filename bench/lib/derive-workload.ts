@@ -41,7 +41,7 @@ export interface DeriveSizes {
 
 export const DERIVE_SIZES = { quick: { passThrough: 50_000, chat: 50_000, live: 100 }, full: { passThrough: 1_000_000, chat: 2_000_000, live: 300 } };
 
-const CHAT = fileURLToPath(new URL('../../../catalog/examples/chat/', import.meta.url));
+export const CHAT = fileURLToPath(new URL('../../../catalog/examples/chat/', import.meta.url));
 const EVENT_SCHEMA = '{ type: object, required: [id, key, n], properties: { id: { type: integer }, key: { type: string }, n: { type: integer } } }';
 const SOURCES = `
 import: [chat/inputs.flow.yaml]
@@ -63,7 +63,7 @@ const COPY_MODULE = 'export class AcmeCopy { fromEventsPublish(s) { return [s]; 
 const event = (i: number) => ({ id: i, key: `k${i % 1000}`, n: i % 100 });
 const USERS = 1000;
 /** The chat input: per room k, a subscription then a message, unread when the message is newer than what its subscriber saw. */
-function chatDoc(i: number): { collection: 'roomUsers' | 'messages'; doc: Record<string, unknown> } {
+export function chatDoc(i: number): { collection: 'roomUsers' | 'messages'; doc: Record<string, unknown> } {
   const k = i >> 1;
   return i % 2 === 0
     ? { collection: 'roomUsers', doc: { roomId: `r${k}`, userId: `u${k % USERS}`, seenTimestamp: 1000 + (k % 10) } }
