@@ -8,8 +8,9 @@
  * inlet runs in this process (DerivationRuntime: readers, lambdas in a worker thread, registers
  * in SQLite with a recovery log) against a broker in a child process serving a file:// lake.
  */
-import { cp, writeFile } from 'node:fs/promises';
-import { createWriteStream } from 'node:fs';
+import { cp, mkdir, writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { D2, filter, join as d2join, map, MessageType, MultiSet, output, reduce } from '@electric-sql/d2ts';
@@ -31,11 +32,16 @@ export interface DeriveSizes {
   chat: number;
   /** Live documents, one at a time, for ack → derived committed latency. */
   live: number;
+  /**
+   * When set, a folder: each inlet backfill writes `<derived>.cpuprofile` there (this process's
+   * main thread, from start to settled), and the log says how busy the broker was meanwhile.
+   */
+  profile?: string;
 }
 
 export const DERIVE_SIZES = { quick: { passThrough: 50_000, chat: 50_000, live: 100 }, full: { passThrough: 1_000_000, chat: 2_000_000, live: 300 } };
 
-const CHAT = fileURLToPath(new URL('../../../catalog/examples/chat/', import.meta.url));
+export const CHAT = fileURLToPath(new URL('../../../catalog/examples/chat/', import.meta.url));
 const EVENT_SCHEMA = '{ type: object, required: [id, key, n], properties: { id: { type: integer }, key: { type: string }, n: { type: integer } } }';
 const SOURCES = `
 import: [chat/inputs.flow.yaml]
@@ -57,7 +63,7 @@ const COPY_MODULE = 'export class AcmeCopy { fromEventsPublish(s) { return [s]; 
 const event = (i: number) => ({ id: i, key: `k${i % 1000}`, n: i % 100 });
 const USERS = 1000;
 /** The chat input: per room k, a subscription then a message, unread when the message is newer than what its subscriber saw. */
-function chatDoc(i: number): { collection: 'roomUsers' | 'messages'; doc: Record<string, unknown> } {
+export function chatDoc(i: number): { collection: 'roomUsers' | 'messages'; doc: Record<string, unknown> } {
   const k = i >> 1;
   return i % 2 === 0
     ? { collection: 'roomUsers', doc: { roomId: `r${k}`, userId: `u${k % USERS}`, seenTimestamp: 1000 + (k % 10) } }
@@ -103,6 +109,8 @@ export async function deriveWorkload(sizes: DeriveSizes, log: (m: string) => voi
       derived: 'acme/copy',
       live: (i) => ({ 'acme/events': [event(sizes.passThrough + i)] }),
       matches: (d, i) => (d as { id?: number }).id === sizes.passThrough + i,
+      profile: sizes.profile,
+      brokerPid: broker.proc.pid,
     });
     const variantA = `(a) pass-through, ${sizes.passThrough.toLocaleString('en')} docs`;
     rows.push(row(variantA, 'hand-written loop', copyLoop, eventBytes));
@@ -118,6 +126,8 @@ export async function deriveWorkload(sizes: DeriveSizes, log: (m: string) => voi
       derived: 'userDetails',
       live: (i) => ({ roomUsers: [{ roomId: `live-${i}`, userId: `live-${i}`, seenTimestamp: 0 }] }),
       matches: (d, i) => (d as { id?: string }).id === `live-${i}`,
+      profile: sizes.profile,
+      brokerPid: broker.proc.pid,
     });
     // After inlet's run, so that its RSS growth is its own.
     const chatLoop = await handLoop(dir.path, 'chat', chat, chatReducer(lambdas));
@@ -278,8 +288,22 @@ async function inletRun(
   dataDir: string,
   n: number,
   liveCount: number,
-  live: { derived: string; live: (i: number) => Record<string, unknown[]>; matches: (doc: unknown, i: number) => boolean },
+  live: {
+    derived: string;
+    live: (i: number) => Record<string, unknown[]>;
+    matches: (doc: unknown, i: number) => boolean;
+    profile?: string | undefined;
+    brokerPid?: number | undefined;
+  },
 ): Promise<Measured> {
+  const session = live.profile ? new Session() : undefined;
+  if (session) {
+    session.connect();
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+  }
+  const broker0 = processCpuMs(live.brokerPid);
+  const elu0 = performance.eventLoopUtilization();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const rt = await DerivationRuntime.start({ catalog, client, writer: new Appender(client), module, dataDir, batchSize: 2000 });
@@ -287,6 +311,18 @@ async function inletRun(
     await rt.settled();
     const seconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
+    if (session) {
+      const { profile } = await session.post('Profiler.stop');
+      session.disconnect();
+      await mkdir(live.profile!, { recursive: true });
+      const file = join(live.profile!, `${live.derived.replaceAll('/', '_')}.cpuprofile`);
+      await writeFile(file, JSON.stringify(profile));
+      const elu = performance.eventLoopUtilization(elu0);
+      const brokerMs = processCpuMs(live.brokerPid) - broker0;
+      console.error(
+        `bench D: ${live.derived}: ${file}; main thread busy ${(elu.utilization * 100).toFixed(0)}%, process CPU ${((cpu.user + cpu.system) / 1e3 / (seconds * 1000) * 100).toFixed(0)}% of one core, broker CPU ${((brokerMs / (seconds * 1000)) * 100).toFixed(0)}%`,
+      );
+    }
     // The whole process once backfilled: growth from rss0 is blurred by the GC of earlier runs.
     const rssMiB = process.memoryUsage().rss / 2 ** 20;
     const abort = new AbortController();
@@ -297,18 +333,32 @@ async function inletRun(
       }
     })().catch(() => undefined);
     const lat = new Latencies();
-    for (let i = 0; i < liveCount; i++) {
+    // Document 0 is not timed: it waits for the reader above to read the whole backfilled output
+    // from the beginning, which a following reader does once.
+    for (let i = 0; i <= liveCount; i++) {
       const arrived = new Promise<void>((resolve) => (waiting = { i, arrived: resolve }));
       await client.ingest(live.live(i));
       // From the source's ack: the ingest is committed once it answers.
       const t = performance.now();
       await arrived;
-      lat.add(performance.now() - t);
+      if (i > 0) lat.add(performance.now() - t);
     }
     abort.abort();
     await reader;
     return { docsps: n / seconds, seconds, rssMiB, cpuUsPerDoc: (cpu.user + cpu.system) / n, ...lat.percentiles() };
   } finally {
     await rt.stop();
+  }
+}
+
+/** CPU time (user + system) of a process so far, in ms, from /proc; 0 when unknown. */
+function processCpuMs(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return 0;
   }
 }

@@ -62,17 +62,23 @@ export class Publisher {
   /**
    * The NDJSON of `routed` under this producer, per journal, not yet written. Clocks are taken
    * now, so call `append` with the parts in order. `_meta` is the publisher's: whatever a
-   * document held there is replaced.
+   * document held there is replaced, in the routed document itself (a router's documents are its
+   * own copies).
    */
   encode(routed: Routed): Map<string, Buffer> {
     const bodies = new Map<string, Buffer>();
     for (const name of [...routed.journals.keys()].sort()) {
-      let text = this.written.has(name) ? '' : ackLine(this.producer, this.committed);
-      for (const doc of routed.journals.get(name)!.docs) {
+      const docs = routed.journals.get(name)!.docs;
+      const lines: string[] = new Array(docs.length + 1);
+      lines[0] = this.written.has(name) ? '' : ackLine(this.producer, this.committed);
+      for (let i = 0; i < docs.length; i++) {
         this.clock = this.clocks.next();
-        text += JSON.stringify({ ...doc, _meta: { uuid: buildUuid(this.producer, this.clock, CONTINUE_TXN) } }) + '\n';
+        const doc = docs[i]!;
+        // In place, which keeps the property order a copy `{ ...doc, _meta }` would have.
+        doc._meta = { uuid: buildUuid(this.producer, this.clock, CONTINUE_TXN) };
+        lines[i + 1] = JSON.stringify(doc) + '\n';
       }
-      bodies.set(name, Buffer.from(text));
+      bodies.set(name, Buffer.from(lines.join('')));
     }
     for (const name of bodies.keys()) this.written.add(name);
     return bodies;

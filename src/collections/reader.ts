@@ -43,6 +43,8 @@ export class CollectionReader<T = unknown> implements AsyncIterable<SequencedDoc
   private readonly restored: ReadCheckpoint;
   /** True once the source has ended (not following, and every journal read to its write head). */
   done = false;
+  /** Lines handed to the sequencers so far: documents, ACKs and duplicates alike. */
+  linesRead = 0;
 
   constructor(client: BrokerClient, collection: string, opts: CollectionReaderOptions = {}) {
     this.restored = opts.checkpoint ?? {};
@@ -85,8 +87,13 @@ export class CollectionReader<T = unknown> implements AsyncIterable<SequencedDoc
         }
         this.parsed = next.value;
         this.fed = 0;
+        // Read-ahead of one chunk: the next one is read and parsed while this one is handed out,
+        // so that `take(0)` rarely finds nothing at a chunk's end. The sequencers are fed in
+        // `take` only, so `checkpoint()` still counts documents handed out, never those read ahead.
+        if (!this.done) void this.startPull();
       }
       const d = this.parsed[this.fed++]!;
+      this.linesRead++;
       let seq = this.sequencers.get(d.journal);
       if (!seq) {
         this.sequencers.set(d.journal, (seq = new Sequencer<T>()));

@@ -66,12 +66,13 @@ export class Router {
     let stored = 0;
     for (const [c, { combiner, added }] of this.combiners) {
       const name = c.spec.name;
-      const combined = combiner.drain();
+      const combined = combiner.drainCounted();
       received += added;
       stored += combined.length;
-      combined.forEach((doc, i) => {
-        // A reduction may produce what no single document was: it must still be valid.
-        if (combined.length < added) {
+      combined.forEach(({ doc, adds }, i) => {
+        // A reduction may produce what no single document was: it must still be valid. A document
+        // added alone is a copy of one validated by `add`.
+        if (adds > 1) {
           const why = c.schema.validate(doc);
           if (why !== null) throw new InletError('INVALID_DOCUMENT', `${name}: a combined document is invalid: ${why}`);
         }
@@ -79,15 +80,17 @@ export class Router {
           checkPartitionValue(name, f, c.spec.projections[f]!.location, getPointer(doc, c.spec.projections[f]!.location), i),
         );
         const journal = partitionJournal(name, c.spec.partitionFields, values);
-        try {
-          validateJournalName(journal);
-        } catch (err) {
-          throw new InletError('INVALID_DOCUMENT', `${name}[${i}]: its partition values make no valid journal name: ${(err as Error).message}`, {
-            details: { collection: name, index: i },
-          });
-        }
         let part = journals.get(journal);
-        if (!part) journals.set(journal, (part = { collection: c, values, docs: [] }));
+        if (!part) {
+          try {
+            validateJournalName(journal);
+          } catch (err) {
+            throw new InletError('INVALID_DOCUMENT', `${name}[${i}]: its partition values make no valid journal name: ${(err as Error).message}`, {
+              details: { collection: name, index: i },
+            });
+          }
+          journals.set(journal, (part = { collection: c, values, docs: [] }));
+        }
         part.docs.push(doc as Record<string, unknown>);
       });
     }

@@ -8,7 +8,7 @@
  *    back anything a later, uncommitted transaction published into those journals).
  * 2. Read: committed documents of the source collections, resumed exactly at the checkpoint.
  *    A transaction opens with its first document and takes more until the input stalls
- *    (`stallMs` with nothing ready), `maxTxnMs` has passed since it opened, or it holds
+ *    (`stallMs` with no line read: lines of a transaction whose ACK is still to come count), `maxTxnMs` has passed since it opened, or it holds
  *    `maxTxnDocs` documents (a bound on what a transaction stages in memory); with
  *    `closeOnCommit`, also as soon as the previous transaction has committed, so that
  *    transactions grow to the commit's latency (small while live, large while backfilling).
@@ -61,7 +61,7 @@ export interface ConsumerOptions<T> {
   readonly sources: readonly string[];
   readonly store: Store;
   readonly app: Application<T>;
-  /** A transaction ends when no document is ready for this long. Default 20 ms. */
+  /** A transaction ends when its sources read nothing (no document, no ACK) for this long. Default 20 ms. */
   readonly stallMs?: number;
   /** …or when it has been open this long. Default 1000 ms. */
   readonly maxTxnMs?: number;
@@ -126,8 +126,15 @@ export async function runConsumer<T>(opts: ConsumerOptions<T>): Promise<void> {
   const failing = new Promise<void>((resolve) => (failed = resolve));
   let turn = 0;
 
-  /** The next committed document of any source (taking turns), or undefined at `deadline` or the end. */
-  const next = async (deadline?: number): Promise<{ d: SequencedDocument<T>; collection: string } | undefined> => {
+  /** Lines read by every source so far: input that arrives without committing anything yet counts too. */
+  const linesRead = () => readers.reduce((n, r) => n + r.reader.linesRead, 0);
+  /**
+   * The next committed document of any source (taking turns), or undefined at the end or, given
+   * `end`, when the input stalls (no line read for `stallMs`) or `end` (epoch ms) passes first.
+   */
+  const next = async (end?: number): Promise<{ d: SequencedDocument<T>; collection: string } | undefined> => {
+    let read = linesRead();
+    let deadline = end === undefined ? undefined : Math.min(Date.now() + stallMs, end);
     for (;;) {
       if (failure !== undefined || opts.signal?.aborted) return undefined;
       for (let i = 0; i < readers.length; i++) {
@@ -140,15 +147,27 @@ export async function runConsumer<T>(opts: ConsumerOptions<T>): Promise<void> {
       }
       const open = readers.filter((r) => !r.reader.done);
       if (open.length === 0) return undefined;
+      // Lines that commit nothing yet (another producer's transaction, its ACK still to come) are
+      // input arriving, not a stall: while a backfill reads a large ingested transaction, its
+      // documents come out only at its ACK.
+      if (deadline !== undefined && linesRead() !== read) {
+        read = linesRead();
+        deadline = Math.min(Date.now() + stallMs, end!);
+      }
       const wait = deadline === undefined ? undefined : deadline - Date.now();
       if (wait !== undefined && wait <= 0) return undefined;
       if (deadline === undefined && opts.onProgress) {
-        // Idle between transactions: once the last one is acknowledged, the readers' positions are committed progress.
-        await previous.catch(() => undefined);
-        if (failure !== undefined) return undefined;
+        // Idle between transactions: everything handed out so far was consumed by transactions up to
+        // the last one, so once it is acknowledged the readers' present positions are committed
+        // progress. Taken now and reported then, without waiting for it: a document may arrive
+        // meanwhile, and the next transaction must not wait for the last one's commit to open.
         const sources: Record<string, ReadCheckpoint> = {};
         for (const r of readers) sources[r.collection] = r.reader.checkpoint();
-        opts.onProgress(sources);
+        const report = opts.onProgress;
+        previous.then(
+          () => failure === undefined && report(sources),
+          () => undefined,
+        );
       }
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -175,9 +194,8 @@ export async function runConsumer<T>(opts: ConsumerOptions<T>): Promise<void> {
       for (let item: typeof first | undefined = first; item; ) {
         await app.consume(item.d, item.collection, txn);
         crashPoint('consumer.read');
-        const deadline = Math.min(Date.now() + stallMs, opened + maxTxnMs);
         const close = Date.now() >= opened + maxTxnMs || ++consumed >= txnDocs || (opts.closeOnCommit === true && committed);
-        item = close ? undefined : await next(deadline);
+        item = close ? undefined : await next(opened + maxTxnMs);
         stalled = !close && item === undefined && Date.now() < opened + maxTxnMs;
       }
       if (opts.firstTxnDocs !== undefined) txnDocs = consumed >= txnDocs ? Math.min(txnDocs * 2, maxTxnDocs) : stalled ? Math.min(opts.firstTxnDocs, maxTxnDocs) : txnDocs;

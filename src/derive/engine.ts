@@ -23,6 +23,16 @@ interface Pending {
   transform: Transform;
 }
 
+/** Documents flushed together through the lambdas. */
+interface Batch {
+  items: Pending[];
+  byTransform: Map<string, Pending[]>;
+  /** The update lambdas' results, once asked for (`askUpdates`). */
+  updates?: Promise<Map<Pending, unknown[]>>;
+  /** Whether its publish lambdas were called: the next batch's updates may be asked for then. */
+  publishing?: boolean;
+}
+
 interface Transform {
   spec: TransformSpec;
   /** The transform's source collection, whose partitions `spec.reads.partitions` may narrow. */
@@ -47,6 +57,8 @@ export class DerivationApp implements Application {
   /** The last batch started through the lambdas (`flush`), and those not yet done, oldest first. */
   private tail: Promise<void> = Promise.resolve();
   private readonly inflight: Promise<void>[] = [];
+  /** Batches flushed and not yet applied, oldest (the one applying) first. */
+  private readonly queued: Batch[] = [];
   /** The first failure of a batch: every later batch and the transaction fail with it. */
   private failed: unknown;
   private readonly transforms = new Map<string, Transform[]>();
@@ -118,20 +130,26 @@ export class DerivationApp implements Application {
    * Starts the buffered batch through its lambdas behind the batches before it, and returns:
    * meanwhile the driver reads and decodes the next documents. Lambda calls stay one at a time,
    * in source order (a call's timeout counts its own run alone, and a failure names its own
-   * document), and so do register changes and the transaction's published documents. The first
-   * failure stops every later batch (`failed`).
+   * document), and so do register changes and the transaction's published documents. One call
+   * is made ahead: a batch's update lambdas, which depend on its sources alone, are called as
+   * soon as the batch before has called its publish lambdas, so the worker runs them while that
+   * batch's published documents are taken up. The first failure stops every later batch (`failed`).
    */
   private flush(txn: Transaction): void {
-    const batch = this.buffer;
+    const items = this.buffer;
     this.buffer = [];
-    if (batch.length === 0) return;
+    if (items.length === 0) return;
+    const batch: Batch = { items, byTransform: groupBy(items, (p) => p.transform.spec.name) };
+    this.queued.push(batch);
+    const ahead = this.queued.at(-2);
+    if (!ahead || ahead.publishing) this.askUpdates(batch);
     const step = this.tail.then(async () => {
-      if (this.failed !== undefined) return;
       try {
-        const byTransform = groupBy(batch, (p) => p.transform.spec.name);
-        await this.apply(batch, byTransform, await this.updates(byTransform), txn);
+        if (this.failed === undefined) await this.apply(batch, txn);
       } catch (err) {
         this.failed ??= err;
+      } finally {
+        this.queued.shift();
       }
     });
     this.tail = step;
@@ -139,23 +157,37 @@ export class DerivationApp implements Application {
     void step.then(() => this.inflight.splice(this.inflight.indexOf(step), 1));
   }
 
-  /** The update lambdas' results for every document of the batch (they depend on the source alone). */
+  /** The update lambdas' results for every document of the batch, asked for once. */
+  private askUpdates(batch: Batch): Promise<Map<Pending, unknown[]>> {
+    if (!batch.updates) {
+      batch.updates = this.updates(batch.byTransform);
+      // Awaited by the batch's step, unless an earlier batch failed first.
+      batch.updates.catch(() => undefined);
+    }
+    return batch.updates;
+  }
+
   private async updates(byTransform: Map<string, Pending[]>): Promise<Map<Pending, unknown[]>> {
-    const updates = new Map<Pending, unknown[]>();
+    const calls: [Pending[], Promise<unknown[][]>][] = [];
     for (const items of byTransform.values()) {
       const t = items[0]!.transform.spec;
-      if (!t.update) continue;
-      const out = await this.call(t, 'Update', items, items.map((p) => [p.d.doc]));
+      if (t.update) calls.push([items, this.call(t, 'Update', items, items.map((p) => [p.d.doc]))]);
+    }
+    for (const [, call] of calls) call.catch(() => undefined);
+    const updates = new Map<Pending, unknown[]>();
+    for (const [items, call] of calls) {
+      const out = await call;
       items.forEach((p, i) => updates.set(p, out[i]!));
     }
     return updates;
   }
 
   /** Reduces a batch's updates into its registers in source order, then publishes what its publish lambdas return. */
-  private async apply(batch: Pending[], byTransform: Map<string, Pending[]>, updates: Map<Pending, unknown[]>, txn: Transaction): Promise<void> {
+  private async apply(batch: Batch, txn: Transaction): Promise<void> {
     const spec = this.collections.get(this.name)!.spec.derivation!;
+    const updates = await this.askUpdates(batch);
     const publishArgs = new Map<Pending, unknown[]>();
-    for (const p of batch) {
+    for (const p of batch.items) {
       const t = p.transform.spec;
       if (this.registersFixed) {
         if (t.publish) publishArgs.set(p, [p.d.doc, spec.register.initial, spec.register.initial]);
@@ -183,22 +215,28 @@ export class DerivationApp implements Application {
     }
 
     // Publishes, then the documents go out in source order.
-    const published = new Map<Pending, unknown[]>();
-    for (const items of byTransform.values()) {
+    const calls: [Pending[], Promise<unknown[][]>][] = [];
+    for (const items of batch.byTransform.values()) {
       const t = items[0]!.transform.spec;
-      if (!t.publish) continue;
-      const out = await this.call(t, 'Publish', items, items.map((p) => publishArgs.get(p)!));
+      if (t.publish) calls.push([items, this.call(t, 'Publish', items, items.map((p) => publishArgs.get(p)!))]);
+    }
+    for (const [, call] of calls) call.catch(() => undefined);
+    batch.publishing = true;
+    const next = this.queued[1];
+    if (next) this.askUpdates(next);
+    const published = new Map<Pending, unknown[]>();
+    for (const [items, call] of calls) {
+      const out = await call;
       items.forEach((p, i) => published.set(p, out[i]!));
     }
-    const derived = this.collections.get(this.name)!;
-    for (const p of batch) {
+    for (const p of batch.items) {
       for (const doc of published.get(p) ?? []) {
-        const problem = derived.schema.validate(doc);
-        if (problem) throw this.failure(p.transform.spec, p, `a published document is invalid against the schema of ${this.name}: ${problem}`);
+        // The transaction validates it against the derived collection's schema, once.
         try {
           txn.publish(this.name, doc);
         } catch (err) {
-          throw this.failure(p.transform.spec, p, `a published document cannot be published: ${(err as Error).message}`, err);
+          const why = err instanceof InletError && err.code === 'INVALID_DOCUMENT' ? `is invalid against the schema of ${this.name}` : 'cannot be published';
+          throw this.failure(p.transform.spec, p, `a published document ${why}: ${(err as Error).message}`, err);
         }
         this.open.published++;
       }

@@ -71,16 +71,29 @@ parentPort.on('message', async ({ id, method, args }) => {
 });
 `;
 
+interface Call {
+  id: number;
+  method: string;
+  args: unknown[][];
+  resolve: (r: unknown[][]) => void;
+  reject: (e: Error) => void;
+}
+
 /**
  * The TypeScript lambdas of one derivation, in a worker thread of their own (off the event
  * loop; a lambda that loops forever is ended by terminating its worker). `module` is the path
- * of the ESM bundle exporting `className`. A call that runs past `timeoutMs` terminates the
- * worker and fails naming the document it was at; the worker is then unusable.
+ * of the ESM bundle exporting `className`. Calls run one at a time in the order they were made:
+ * a caller may make the next before the last has answered, and the worker takes it up as soon
+ * as it is done with the last. A call that runs past `timeoutMs` (counted from when the worker
+ * takes it up) terminates the worker and fails naming the document it was at; the worker is
+ * then unusable, and the calls waiting behind it fail with the same error.
  */
 export class WorkerLambdas implements Lambdas {
   private readonly worker: Worker;
   private readonly progress = new SharedArrayBuffer(4);
-  private readonly calls = new Map<number, { resolve: (r: unknown[][]) => void; reject: (e: Error) => void }>();
+  /** The call the worker runs, and those waiting for it, in order. */
+  private readonly queue: Call[] = [];
+  private timer: NodeJS.Timeout | undefined;
   private nextId = 0;
   private dead: Error | undefined;
 
@@ -89,39 +102,46 @@ export class WorkerLambdas implements Lambdas {
     this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { module: url, className, progress: this.progress }, execArgv: [] });
     this.worker.unref();
     this.worker.on('message', (m: { id: number; results?: unknown[][]; error?: { message: string; stack?: string; index?: number } }) => {
-      const call = this.calls.get(m.id);
-      if (!call) return;
-      this.calls.delete(m.id);
+      const call = this.queue[0];
+      if (!call || call.id !== m.id) return;
+      clearTimeout(this.timer);
+      this.queue.shift();
+      // The next call first: the worker runs it while this one's results are taken up.
+      this.start();
       if (m.error) call.reject(new LambdaError(m.error.message, m.error.index, m.error.stack));
       else call.resolve(m.results!);
     });
-    const fail = (err: Error) => {
-      this.dead ??= err;
-      for (const c of this.calls.values()) c.reject(err);
-      this.calls.clear();
-    };
-    this.worker.on('error', (err) => fail(new LambdaError(`the lambda worker failed: ${err.message}`, undefined, err.stack)));
-    this.worker.on('exit', (code) => fail(new LambdaError(`the lambda worker exited (${code})`, undefined)));
+    this.worker.on('error', (err) => this.fail(new LambdaError(`the lambda worker failed: ${err.message}`, undefined, err.stack)));
+    this.worker.on('exit', (code) => this.fail(new LambdaError(`the lambda worker exited (${code})`, undefined)));
   }
 
   call(transform: string, kind: 'Update' | 'Publish', args: unknown[][]): Promise<unknown[][]> {
     if (this.dead) return Promise.reject(this.dead);
-    const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const index = Atomics.load(new Int32Array(this.progress), 0);
-        const err = new LambdaError(`${transform}${kind} ran past its timeout of ${this.timeoutMs} ms`, index);
-        this.calls.delete(id);
-        this.dead = err;
-        reject(err);
-        void this.worker.terminate();
-      }, this.timeoutMs);
-      this.calls.set(id, {
-        resolve: (r) => (clearTimeout(timer), resolve(r)),
-        reject: (e) => (clearTimeout(timer), reject(e)),
-      });
-      this.worker.postMessage({ id, method: `${transform}${kind}`, args });
+      this.queue.push({ id: this.nextId++, method: `${transform}${kind}`, args, resolve, reject });
+      if (this.queue.length === 1) this.start();
     });
+  }
+
+  /** Hands the first waiting call to the worker, and arms its timeout. */
+  private start(): void {
+    const call = this.queue[0];
+    if (!call || this.dead) return;
+    this.timer = setTimeout(() => {
+      const index = Atomics.load(new Int32Array(this.progress), 0);
+      this.fail(new LambdaError(`${call.method} ran past its timeout of ${this.timeoutMs} ms`, index));
+      void this.worker.terminate();
+    }, this.timeoutMs);
+    this.worker.postMessage({ id: call.id, method: call.method, args: call.args });
+  }
+
+  /** Fails the call under way with `err` and, with the first error the worker met, every call waiting. */
+  private fail(err: Error): void {
+    clearTimeout(this.timer);
+    this.dead ??= err;
+    const [current, ...waiting] = this.queue.splice(0);
+    current?.reject(err);
+    for (const c of waiting) c.reject(this.dead);
   }
 
   async close(): Promise<void> {

@@ -7,7 +7,8 @@ import type { CollectionSchema } from './schema.js';
  * comes later). The one combiner of ingestion, derivations and materializations.
  */
 export class Combiner {
-  private docs = new Map<string, unknown>();
+  /** Per key: the combined document, and how many documents were added to it. */
+  private docs = new Map<string, { doc: unknown; adds: number }>();
 
   /** `key` is the collection key, as JSON pointers. */
   constructor(
@@ -23,8 +24,13 @@ export class Combiner {
    */
   add(doc: unknown): void {
     const id = packKey(doc, this.key);
+    const held = this.docs.get(id);
     // The first document of a key reduces against nothing: the combiner holds a copy.
-    this.docs.set(id, this.schema.reduce(this.docs.get(id), doc));
+    if (held === undefined) this.docs.set(id, { doc: this.schema.reduce(undefined, doc), adds: 1 });
+    else {
+      held.doc = this.schema.reduce(held.doc, doc);
+      held.adds++;
+    }
   }
 
   /** How many distinct keys are held. */
@@ -34,11 +40,19 @@ export class Combiner {
 
   /** The combined documents in key order (compareByKeys), emptying the combiner. */
   drain(): unknown[] {
+    return this.drainCounted().map((h) => h.doc);
+  }
+
+  /**
+   * `drain`, with how many documents were added to each: a document that one add made is a copy
+   * of it, while one that several reduced together is what no single document was.
+   */
+  drainCounted(): { doc: unknown; adds: number }[] {
     // Each document's key values are looked up once, not at every comparison.
-    const held = [...this.docs.values()].map((doc) => ({ doc, key: this.key.map((ptr) => getPointer(doc, ptr)) }));
+    const held = [...this.docs.values()].map((h) => ({ doc: h.doc, adds: h.adds, key: this.key.map((ptr) => getPointer(h.doc, ptr)) }));
     this.docs = new Map();
     held.sort((a, b) => compareKeyValues(a.key, b.key));
-    return held.map((h) => h.doc);
+    return held;
   }
 }
 
