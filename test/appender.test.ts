@@ -1,10 +1,9 @@
-import { createServer, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import test from 'ava';
 import { Appender } from '../src/client/appender.js';
 import { BrokerClient } from '../src/client/broker-client.js';
 import { InletError } from '../src/errors.js';
 import { cleanup, readAll, startBroker } from './helpers/broker.js';
+import { lossyProxy } from './helpers/lossy-proxy.js';
 
 const SPEC = { name: 'app/out', labels: { team: 'x' }, contentType: 'application/x-ndjson' };
 
@@ -36,24 +35,9 @@ test('appends resolve with end offsets; a wrong expected offset is refused at on
 test('an append whose answer is lost is retried and written once, also with an expected offset (whose retry the broker refused as WRONG_APPEND_OFFSET)', async (t) => {
   const b = await startBroker();
   t.teardown(() => cleanup(b));
-  // A proxy that forwards the first append but drops the connection instead of answering it.
-  let dropped = 0;
-  const proxy: Server = createServer((req, res) => {
-    const up = httpRequest(`${b.url}${req.url}`, { method: req.method, headers: req.headers }, (upRes) => {
-      if (req.method === 'POST' && req.url!.startsWith('/v1/stream/') && dropped++ === 0) {
-        upRes.resume();
-        upRes.on('end', () => req.socket.destroy());
-        return;
-      }
-      res.writeHead(upRes.statusCode!, upRes.headers);
-      upRes.pipe(res);
-    });
-    req.pipe(up);
-  });
-  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
-  t.teardown(() => new Promise<void>((r) => proxy.close(() => r())));
+  const proxy = await lossyProxy(t, b.url);
   const retries: unknown[] = [];
-  const appender = new Appender(new BrokerClient(`http://127.0.0.1:${(proxy.address() as AddressInfo).port}`), {
+  const appender = new Appender(new BrokerClient(proxy), {
     attempts: 5,
     policy: { baseMs: 1, maxMs: 5 },
     onRetry: (err) => retries.push(err),

@@ -1,9 +1,8 @@
-import { createServer, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import test from 'ava';
 import { BrokerClient } from '../src/client/broker-client.js';
 import { InletError } from '../src/errors.js';
 import { cleanup, readAll, startBroker } from './helpers/broker.js';
+import { lossyProxy } from './helpers/lossy-proxy.js';
 
 const SPEC = { name: 'batch/out', labels: {}, contentType: 'application/x-ndjson' };
 
@@ -99,26 +98,10 @@ test('callers of a batch whose answer was lost get their own offsets from the re
   const b = await startBroker();
   t.teardown(() => cleanup(b));
   const direct = new BrokerClient(b.url);
-  // A proxy that forwards the first batch, lets another writer append behind it, then drops the connection instead of answering.
-  let dropped = 0;
-  const proxy: Server = createServer((req, res) => {
-    const up = httpRequest(`${b.url}${req.url}`, { method: req.method, headers: req.headers }, (upRes) => {
-      if (req.method === 'POST' && req.url!.startsWith('/v1/stream/') && dropped++ === 0) {
-        upRes.resume();
-        upRes.on('end', () => {
-          void direct.append('batch/out', Buffer.from('{"other":1}\n'), 'application/x-ndjson').then(() => req.socket.destroy());
-        });
-        return;
-      }
-      res.writeHead(upRes.statusCode!, upRes.headers);
-      upRes.pipe(res);
-    });
-    req.pipe(up);
-  });
-  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
-  t.teardown(() => new Promise<void>((r) => proxy.close(() => r())));
+  // The first batch is written, another writer appends behind it, then its answer is lost.
+  const proxy = await lossyProxy(t, b.url, () => direct.append('batch/out', Buffer.from('{"other":1}\n'), 'application/x-ndjson'));
   const retries: unknown[] = [];
-  const batcher = new BrokerClient(`http://127.0.0.1:${(proxy.address() as AddressInfo).port}`).batching({
+  const batcher = new BrokerClient(proxy).batching({
     attempts: 5,
     policy: { baseMs: 1, maxMs: 5 },
     onRetry: (err) => retries.push(err),
