@@ -55,7 +55,7 @@ const runtime: Command = {
     port: { type: 'string', value: 'N', description: 'serve status and metrics on this port (0: any free port)' },
     settle: { type: 'boolean', description: 'stop once every derivation and materialization has caught up with its sources; exit 1 if one failed' },
     'txn-ms': { type: 'string', value: 'MS', description: 'longest a transaction stays open', default: '1000' },
-    'snapshot-bytes': { type: 'string', value: 'N', description: "snapshot a derivation's registers once its recovery log grew by N bytes and 2 × the last snapshot", default: '67108864' },
+    'snapshot-bytes': { type: 'string', value: 'SIZE', description: "snapshot a derivation's registers once its recovery log grew by SIZE and 2 × the last snapshot", default: '64MiB' },
     ...BROKER,
   },
   run: async (a) => (await import('./derive.js')).runtime(a),

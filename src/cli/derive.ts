@@ -4,6 +4,7 @@ import { Registry } from 'prom-client';
 import { loadCatalog } from '../catalog/load.js';
 import type { DerivationStatus } from '../derive/runtime.js';
 import { InletError } from '../errors.js';
+import { parseSize } from '../units.js';
 import { brokerClient, intFlag } from './args.js';
 import type { Parsed } from './command.js';
 import { createLogger } from './log.js';
@@ -24,8 +25,11 @@ export async function runtime({ values }: Parsed): Promise<void> {
   const port = intFlag(values.port as string | undefined, '--port');
   const txnMs = intFlag(values['txn-ms'] as string | undefined, '--txn-ms') ?? 1000;
   if (!(txnMs > 0)) throw new InletError('BAD_REQUEST', '--txn-ms: must be a number of milliseconds above 0');
-  const snapshotBytes = intFlag(values['snapshot-bytes'] as string | undefined, '--snapshot-bytes');
-  if (snapshotBytes !== undefined && !(snapshotBytes > 0)) throw new InletError('BAD_REQUEST', '--snapshot-bytes: must be a number of bytes above 0');
+  const snapshotFlag = values['snapshot-bytes'] as string | undefined;
+  const snapshotBytes = snapshotFlag === undefined ? undefined : parseSize(snapshotFlag);
+  if (snapshotBytes === null || (snapshotBytes !== undefined && !(snapshotBytes > 0))) {
+    throw new InletError('BAD_REQUEST', `--snapshot-bytes: must be a size above 0 (4096, 64MiB), got "${snapshotFlag}"`);
+  }
   const catalog = await loadCatalog(catalogPath);
   const client = brokerClient(values);
   const registry = new Registry();
