@@ -90,6 +90,31 @@ test.serial('recovery on an empty data dir with a snapshot reads only the log af
   t.is(recovered.meta('log'), String(head));
 });
 
+test.serial('a snapshot holds the register of the empty key (a shuffle key whose field is absent), and a store that is current reads no pointer', async (t) => {
+  const { client, dir } = await setup(t);
+  const store = await open(client, join(dir, 'a.sqlite'));
+  t.teardown(() => store.close());
+  store.put('', { empty: true });
+  store.put('k', { empty: false });
+  await store.commit({ sources: {}, ackIntents: {}, lastCommitted: '0' } as unknown as ConsumerCheckpoint, Promise.resolve());
+  await store.snapshot();
+  const pointer = (await latestSnapshot(client, JOURNAL))!;
+  t.is(pointer.registers, 2);
+  const recovered = await open(client, join(dir, 'b.sqlite'));
+  recovered.close();
+  t.is(recovered.recovery!.snapshotBase, pointer.base);
+  t.deepEqual(dump(join(dir, 'b.sqlite')), { '': { empty: true }, k: { empty: false } });
+  // A line that is not a pointer: a store already current never reads it; one behind recovers from the log.
+  await client.append(snapshotJournals(JOURNAL).pointers, Buffer.from('not json\n'), 'application/x-ndjson');
+  const current = await open(client, join(dir, 'b.sqlite'));
+  current.close();
+  t.is(current.recovery!.logBytes, 0);
+  const behind = await open(client, join(dir, 'c.sqlite'));
+  behind.close();
+  t.is(behind.recovery!.snapshotBase, undefined);
+  t.deepEqual(dump(join(dir, 'c.sqlite')), dump(join(dir, 'a.sqlite')));
+});
+
 test.serial('a snapshot is written in the background once the log grew past max(minBytes, factor × the last snapshot), while commits go on', async (t) => {
   const { client, dir } = await setup(t);
   const opts = { minBytes: 60_000, factor: 10 };

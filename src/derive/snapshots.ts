@@ -202,12 +202,15 @@ export class Snapshotter {
       const meta = db.prepare('SELECT name, value FROM meta WHERE name IN (?, ?)').all('log', 'checkpoint') as { name: string; value: string }[];
       const base = Number(meta.find((m) => m.name === 'log')?.value ?? 0);
       const checkpoint = meta.find((m) => m.name === 'checkpoint')?.value;
+      // The first page has no lower bound: '' is a key (a shuffle key whose field is absent).
+      const first = db.prepare('SELECT key, value FROM registers ORDER BY key LIMIT 1000').raw(true) as Database.Statement<[], [string, string]>;
       const page = db.prepare('SELECT key, value FROM registers WHERE key > ? ORDER BY key LIMIT 1000').raw(true) as Database.Statement<[string], [string, string]>;
+      const total = (db.prepare('SELECT count(*) AS n FROM registers').get() as { n: number }).n;
       const begin = await headOrZero(this.client, bodies);
       const hash = createHash('sha256');
       let at = begin;
       let registers = 0;
-      let after = '';
+      let after: string | undefined;
       let parts: string[] = [];
       let size = 0;
       const flush = async () => {
@@ -221,7 +224,7 @@ export class Snapshotter {
         crashPoint('derive.snapshot.chunk');
       };
       for (;;) {
-        const rows = page.all(after);
+        const rows = after === undefined ? first.all() : page.all(after);
         if (rows.length === 0) break;
         for (const [key, value] of rows) {
           const entry = `[${JSON.stringify(key)},${value}]`;
@@ -233,6 +236,7 @@ export class Snapshotter {
         after = rows.at(-1)![0];
       }
       await flush();
+      if (registers !== total) throw new Error(`snapshot of ${this.log}: read ${registers} registers of ${total}`);
       db.exec('COMMIT');
       crashPoint('derive.snapshot.written');
       const pointer: SnapshotPointer = { base, begin, end: at, registers, sha256: hash.digest('hex'), ...(checkpoint !== undefined ? { checkpoint } : {}) };

@@ -106,7 +106,15 @@ export class RegisterStore implements Store {
     }
     const stats: RecoveryStats = { logBytes: 0, from: offset, head };
     let snapshot: SnapshotPointer | undefined;
-    const candidates = await snapshotsInTail(log.client, log.journal);
+    // Only a store behind the log looks for a snapshot; one that cannot be found or read is no
+    // snapshot (the log alone recovers, only slower).
+    const candidates =
+      offset < head
+        ? await snapshotsInTail(log.client, log.journal).catch((err: unknown) => {
+            log.logger?.({ journal: log.journal, err: (err as Error).message }, 'snapshot pointers unreadable: recovering from the log');
+            return [];
+          })
+        : [];
     for (const candidate of candidates) {
       if (candidate.base <= offset || candidate.base > head) continue;
       this.db.exec('BEGIN');
