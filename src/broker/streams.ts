@@ -128,6 +128,8 @@ export class StreamService {
     let duplicateSeq: number | null = null;
     let duplicateOf: { begin: number; end: number } | undefined;
     let progress: ProducerState | undefined;
+    /** The state a duplicate was recognised by: it may not be durable yet (its line still to be written). */
+    let retried: ProducerState | undefined;
     let closedNow = false;
     let undo: (() => void) | undefined;
 
@@ -152,6 +154,7 @@ export class StreamService {
           if (verdict === 'duplicate') {
             const last = s.producers![p.id]!;
             duplicateSeq = last.lastSeq;
+            retried = last;
             // A retry of the last append is answered with where that append landed.
             if (last.epoch === p.epoch && last.lastSeq === p.seq && last.begin !== undefined && last.end !== undefined) {
               duplicateOf = { begin: last.begin, end: last.end };
@@ -184,6 +187,9 @@ export class StreamService {
     // Closure, producer progress and Stream-Seq are durable before the append is acknowledged,
     // so a retry after a restart is still recognised.
     if (progress) await this.registry.recordProducer(name, p!.id, progress);
+    // A retry is acknowledged only once what it was recognised by is durable (a no-op line when
+    // it already is), so no acknowledgement outlives a crash that the producer's state does not.
+    if (retried) await this.registry.recordProducer(name, p!.id, retried);
     if (closedNow) {
       await this.registry.updateState(name, (s) => s);
       journal.notify();

@@ -40,6 +40,8 @@ export class ProducerLog {
   private queued: Line[] = [];
   private waiters: { resolve(): void; reject(e: unknown): void }[] = [];
   private writing = false;
+  /** Set by close: the journal is gone or closing; nothing is written or reopened after. */
+  private closed = false;
 
   private constructor(
     dir: string,
@@ -93,6 +95,7 @@ export class ProducerLog {
    * `durable` the record's producers durably, after which the log starts over.
    */
   record(id: string, state: ProducerState, compact: () => Promise<void>): Promise<void> {
+    if (this.closed) return Promise.reject(new Error(`producer log ${this.path} is closed`));
     this.queued.push({ id, ...state });
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
     if (!this.writing) void this.drain(compact);
@@ -108,6 +111,11 @@ export class ProducerLog {
 
   /** Closes the file; the log is not used after. */
   async close(): Promise<void> {
+    this.closed = true;
+    await this.closeFile();
+  }
+
+  private async closeFile(): Promise<void> {
     await this.fh?.close().catch(() => undefined);
     this.fh = undefined;
   }
@@ -124,6 +132,8 @@ export class ProducerLog {
           await compact();
           this.size = 0;
         }
+        // A journal deleted (and perhaps created again) meanwhile: its folder's new log is not ours.
+        if (this.closed) throw new Error(`producer log ${this.path} is closed`);
         if (!this.fh) {
           // Written at `size`: whatever a failed write left past it is cut first.
           this.fh = await open(this.path, constants.O_RDWR | constants.O_CREAT);
@@ -140,7 +150,7 @@ export class ProducerLog {
         for (const w of waiters) w.resolve();
       } catch (err) {
         // Whether any of these lines landed is unknown; their appends are not acknowledged.
-        await this.close();
+        await this.closeFile();
         for (const w of waiters) w.reject(err);
       }
     }
