@@ -198,6 +198,25 @@ test.serial('a snapshot whose body does not match its pointer is not loaded: rec
   t.deepEqual(dump(join(dir, 'b.sqlite')), expected(5));
 });
 
+test.serial('a snapshot of a log since deleted and created again is not loaded: recovery replays the new log alone', async (t) => {
+  const { client, dir } = await setup(t);
+  const old = await open(client, join(dir, 'a.sqlite'));
+  await commitAll(old, 0, 3);
+  await old.snapshot();
+  const stale = (await latestSnapshot(client, JOURNAL))!;
+  old.close();
+  await client.deleteJournal(JOURNAL);
+  // A new history, longer than the old one, so the stale pointer's base is below its head.
+  const fresh = await open(client, join(dir, 'b.sqlite'));
+  t.teardown(() => fresh.close());
+  await commitAll(fresh, 10, 15);
+  t.true((await client.head(JOURNAL)).writeHead > stale.base);
+  const recovered = await open(client, join(dir, 'c.sqlite'));
+  recovered.close();
+  t.is(recovered.recovery!.snapshotBase, undefined);
+  t.deepEqual(dump(join(dir, 'c.sqlite')), expected(15));
+});
+
 test.serial('a fenced process that snapshots after another took over publishes an older, still true prefix; recovery prefers the newer one and gets the same registers', async (t) => {
   const { client, dir } = await setup(t);
   const stale = await open(client, join(dir, 'a.sqlite'));

@@ -56,6 +56,20 @@ export interface SnapshotPointer {
   sha256: string;
   /** The store's checkpoint as of `base` (JSON text), absent before the first commit. */
   checkpoint?: string;
+  /**
+   * sha256 of the log's bytes [max(0, base - 256), base): ties the snapshot to the log it copies,
+   * so a pointer outliving its log (deleted and created again, or cut back) is not loaded.
+   */
+  logTail: string;
+}
+
+/** How many log bytes below `base` a pointer's `logTail` digests. */
+const LOG_TAIL_BYTES = 256;
+
+async function logTailDigest(client: BrokerClient, log: string, base: number): Promise<string> {
+  const hash = createHash('sha256');
+  await readRange(client, log, Math.max(0, base - LOG_TAIL_BYTES), base, (b) => hash.update(b));
+  return hash.digest('hex');
 }
 
 /** Logs progress: the runtime passes its logger; default silent. */
@@ -130,6 +144,9 @@ export async function snapshotsInTail(client: BrokerClient, log: string): Promis
  */
 export async function loadSnapshot(client: BrokerClient, log: string, pointer: SnapshotPointer, apply: (registers: [string, unknown][]) => void): Promise<void> {
   const { bodies } = snapshotJournals(log);
+  if (typeof pointer.logTail !== 'string' || (await logTailDigest(client, log, pointer.base)) !== pointer.logTail) {
+    throw new InletError('INVALID_CONTENT', `the snapshot at ${bodies} [${pointer.begin}, ${pointer.end}) is not of ${log} as it is now: its bytes below ${pointer.base} differ`);
+  }
   const hash = createHash('sha256');
   let rest: Buffer = Buffer.alloc(0);
   let registers = 0;
@@ -239,7 +256,8 @@ export class Snapshotter {
       if (registers !== total) throw new Error(`snapshot of ${this.log}: read ${registers} registers of ${total}`);
       db.exec('COMMIT');
       crashPoint('derive.snapshot.written');
-      const pointer: SnapshotPointer = { base, begin, end: at, registers, sha256: hash.digest('hex'), ...(checkpoint !== undefined ? { checkpoint } : {}) };
+      const logTail = await logTailDigest(this.client, this.log, base);
+      const pointer: SnapshotPointer = { base, begin, end: at, registers, sha256: hash.digest('hex'), logTail, ...(checkpoint !== undefined ? { checkpoint } : {}) };
       await this.client.append(pointers, Buffer.from(`${JSON.stringify(pointer)}\n`), 'application/x-ndjson');
       crashPoint('derive.snapshot.published');
       this.last = { base, bytes: at - begin };
