@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { Appender } from '../src/client/appender.js';
 import { BrokerClient } from '../src/client/broker-client.js';
 import type { ConsumerCheckpoint } from '../src/consumer/types.js';
+import type { InletError } from '../src/errors.js';
 import { latestSnapshot, snapshotJournals } from '../src/derive/snapshots.js';
 import { RegisterStore } from '../src/derive/store.js';
 import { cleanup, ROOT, runCli, startBroker, tempDir, type TestBroker } from './helpers/broker.js';
@@ -196,6 +197,43 @@ test.serial('a snapshot whose body does not match its pointer is not loaded: rec
   t.is(recovered.recovery!.snapshotBase, good.base);
   t.is(recovered.recovery!.logBytes, head - good.base);
   t.deepEqual(dump(join(dir, 'b.sqlite')), expected(5));
+});
+
+test.serial('each snapshot prunes the lake of the log below the two newest snapshots and of older bodies; recovery on an empty data dir is unchanged', async (t) => {
+  const { client, dir } = await setup(t);
+  const store = await open(client, join(dir, 'a.sqlite'));
+  t.teardown(() => store.close());
+  const { bodies } = snapshotJournals(JOURNAL);
+  const fragments = async (journal: string) => (await client.listFragments({ journal }))[0]!.fragments.map((f) => [f.begin, f.end]);
+  // Each round: commits persisted as a fragment of the log, two more commits, a snapshot (its body persisted too).
+  const bases: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    await commitAll(store, round * 10, round * 10 + 8);
+    await client.flushFragments({ journal: JOURNAL });
+    await commitAll(store, round * 10 + 8, round * 10 + 10);
+    await store.snapshot();
+    bases.push((await latestSnapshot(client, JOURNAL))!.base);
+    await client.flushFragments({ journal: bodies });
+  }
+  const log = await fragments(JOURNAL);
+  t.true(log.length > 0);
+  // Only what the second-newest snapshot (its base and the 256 bytes below it) does not need is gone.
+  t.true(log[0]![0]! > 0, `log fragments ${JSON.stringify(log)}`);
+  t.true(log[0]![0]! <= bases[1]! - 256, `log fragments ${JSON.stringify(log)}, bases ${bases}`);
+  const bodyFragments = await fragments(bodies);
+  t.true(bodyFragments[0]![0]! > 0, `body fragments ${JSON.stringify(bodyFragments)}`);
+  // The pruned history is gone for readers (410), and a rebuild needs none of it.
+  const gone = await client.readFrom(JOURNAL, 0, false).then(
+    () => undefined,
+    (err: InletError) => err.code,
+  );
+  t.is(gone, 'OFFSET_GONE');
+  await commitAll(store, 30, 31);
+  const recovered = await open(client, join(dir, 'b.sqlite'));
+  recovered.close();
+  t.is(recovered.recovery!.snapshotBase, bases[2]);
+  t.deepEqual(dump(join(dir, 'b.sqlite')), expected(31));
+  t.deepEqual(dump(join(dir, 'b.sqlite')), dump(join(dir, 'a.sqlite')));
 });
 
 test.serial('a snapshot of a log since deleted and created again is not loaded: recovery replays the new log alone', async (t) => {

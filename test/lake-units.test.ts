@@ -5,7 +5,7 @@ import { compressor, decompressor } from '../src/fragments/codecs.js';
 import { FragmentIndex, type Fragment } from '../src/fragments/fragment-index.js';
 import { fragmentKey, parseFragmentKey } from '../src/fragments/naming.js';
 import { checkPostfixTemplate, DEFAULT_POSTFIX_TEMPLATE, postfixPattern, renderPostfix, templateKeys } from '../src/protocol/postfix.js';
-import { appendTo, cleanup, readAll, runCli, startBroker } from './helpers/broker.js';
+import { appendTo, cleanup, createJournal, readAll, runCli, startBroker, streamUrl } from './helpers/broker.js';
 
 const SHA = 'a'.repeat(40);
 const DEFAULT = [postfixPattern(DEFAULT_POSTFIX_TEMPLATE)];
@@ -124,4 +124,34 @@ test('spools roll on their flush interval and persist as zstd fragments without 
   } finally {
     await cleanup(b);
   }
+});
+
+test('fragments prune --below deletes the fragments wholly below an offset; readers of what is gone get 410 and the rest reads on', async (t) => {
+  const b = await startBroker();
+  t.teardown(() => cleanup(b));
+  t.is((await createJournal(b.url, 'cut/a', 'application/x-ndjson')).status, 201);
+  for (const doc of ['{"a":1}\n', '{"a":2}\n', '{"a":3}\n']) {
+    t.is((await appendTo(b.url, 'cut/a', doc, 'application/x-ndjson')).status, 204);
+    t.is((await runCli(['fragments', 'flush', 'cut/a', '--broker', b.url])).code, 0);
+  }
+  // Fragments [0, 8), [8, 16), [16, 24): below 20 reaches only the first two wholly.
+  const dry = await runCli(['fragments', 'prune', 'cut/a', '--below', '20', '--broker', b.url]);
+  t.is(dry.code, 0, dry.stderr);
+  t.regex(dry.stdout, /would delete cut\/a \[0, 8\)[^\n]*\nwould delete cut\/a \[8, 16\)[^\n]*\n$/);
+  t.regex(dry.stderr, /2 fragment\(s\) wholly below offset 20 \(dry run/);
+  t.is((await readAll(b.url, 'cut/a')).toString(), '{"a":1}\n{"a":2}\n{"a":3}\n', 'a dry run deletes nothing');
+  const real = await runCli(['fragments', 'prune', 'cut/a', '--below', '20', '--yes', '--broker', b.url]);
+  t.regex(real.stdout, /deleted cut\/a \[0, 8\)[^\n]*\ndeleted cut\/a \[8, 16\)/);
+  const res = await fetch(`${streamUrl(b.url, 'cut/a')}?offset=0`);
+  t.is(res.status, 410);
+  t.regex(await res.text(), /OFFSET_GONE/);
+  const rest = await fetch(`${streamUrl(b.url, 'cut/a')}?offset=16`);
+  t.is(await rest.text(), '{"a":3}\n');
+  // Bad offsets are refused whole, naming the parameter.
+  const bad = await runCli(['fragments', 'prune', 'cut/a', '--below', '1.5', '--broker', b.url]);
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /--below: must be an offset/);
+  const http = await fetch(`${b.url}/v1/fragments/prune?journal=cut/a&below=1e3&dryRun=false`, { method: 'POST' });
+  t.is(http.status, 400);
+  t.regex(await http.text(), /below: must be an offset/);
 });

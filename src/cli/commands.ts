@@ -249,7 +249,10 @@ const fragments: Command = {
       signed: { type: 'boolean', description: 'print presigned URLs' },
     }),
     fragmentCommand('verify', 're-read each fragment from its store, check offsets and SHA-1 (exits 1 if any is bad)', {}),
-    fragmentCommand('prune', 'delete fragments older than retention (a dry run unless --yes)', { yes: { type: 'boolean', description: 'really delete' } }),
+    fragmentCommand('prune', 'delete fragments older than retention, or below an offset (a dry run unless --yes)', {
+      yes: { type: 'boolean', description: 'really delete' },
+      below: { type: 'string', value: 'OFFSET', description: 'instead of by age: the fragments wholly below this offset' },
+    }),
     fragmentCommand('flush', 'persist what is spooled now, not at the flush interval', {}),
     {
       name: 'ddl',

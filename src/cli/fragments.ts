@@ -33,7 +33,7 @@ export async function fragments(sub: string, { values, positionals }: Parsed): P
     case 'list':
       return list(client, which, values.json === true, values.signed === true);
     case 'prune':
-      return prune(client, which, values.yes !== true);
+      return prune(client, which, values.yes !== true, values.below === undefined ? undefined : parseOffset(values.below as string));
     case 'verify':
       return verify(client, which);
     case 'flush': {
@@ -60,10 +60,17 @@ async function list(client: BrokerClient, which: { journal?: string; selector?: 
   printTable(rows);
 }
 
-async function prune(client: BrokerClient, which: { journal?: string; selector?: string }, dryRun: boolean): Promise<void> {
-  const pruned = await client.pruneFragments(which, dryRun);
+function parseOffset(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n)) throw new UsageError(`--below: must be an offset (a whole number of bytes), got ${JSON.stringify(text)}`);
+  return n;
+}
+
+async function prune(client: BrokerClient, which: { journal?: string; selector?: string }, dryRun: boolean, below: number | undefined): Promise<void> {
+  const pruned = await client.pruneFragments(which, dryRun, below);
   for (const p of pruned) process.stdout.write(`${dryRun ? 'would delete' : 'deleted'} ${p.journal} [${p.begin}, ${p.end}) ${p.location}\n`);
-  process.stderr.write(`${pruned.length} fragment(s) ${dryRun ? 'older than retention (dry run; --yes deletes them)' : 'deleted'}\n`);
+  const what = below === undefined ? 'older than retention' : `wholly below offset ${below}`;
+  process.stderr.write(`${pruned.length} fragment(s) ${dryRun ? `${what} (dry run; --yes deletes them)` : 'deleted'}\n`);
 }
 
 async function verify(client: BrokerClient, which: { journal?: string; selector?: string }): Promise<void> {

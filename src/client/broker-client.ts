@@ -88,9 +88,13 @@ export class BrokerClient {
     return body.journals;
   }
 
-  /** Deletes (or with dryRun, lists) fragments wholly older than their journal's retention. */
-  async pruneFragments(which: { journal?: string; selector?: string }, dryRun: boolean): Promise<PrunedFragment[]> {
-    const body = (await this.call('POST', `${this.url}/v1/fragments/prune?${fragmentQuery(which)}&dryRun=${dryRun}`)) as PruneResults;
+  /**
+   * Deletes (or with dryRun, lists) fragments wholly older than their journal's retention, or
+   * with `below`, those wholly below that offset.
+   */
+  async pruneFragments(which: { journal?: string; selector?: string }, dryRun: boolean, below?: number): Promise<PrunedFragment[]> {
+    const by = below === undefined ? '' : `&below=${below}`;
+    const body = (await this.call('POST', `${this.url}/v1/fragments/prune?${fragmentQuery(which)}&dryRun=${dryRun}${by}`)) as PruneResults;
     return body.pruned;
   }
 

@@ -31,11 +31,13 @@ import { InletError } from '../errors.js';
  * expected-offset appends made the truth: at worst an older base, which recovery passes over
  * for a newer pointer in the tail.
  *
- * Not done: pruning. Log bytes below the latest base, and bodies below its `begin`, are no
- * longer needed, but the broker deletes fragments by age only (`fragments prune`, retention).
- * It needs a "drop fragments wholly below offset X" operation on a journal; X must then be the
- * base of a pointer no newer pointer can undercut (e.g. the minimum base of the tail's
- * pointers), since recovery may fall back to an older snapshot.
+ * Pruning: after publishing, the fragments of the log wholly below the second-newest snapshot
+ * (its base less the `logTail` bytes) and of the bodies wholly below both snapshots' bodies are
+ * deleted from the lake, so the lake holds two snapshots and the log since the older one. Two,
+ * so that a damaged newest body still has a fallback. Only pointers in the tail count, and
+ * the pointers only grow, so whatever two are newest when pruning, they stay loadable; a stale
+ * process's pointer is a true prefix too. Spools not yet persisted are pruned at a later
+ * snapshot. A broker that refuses (the token lacks DELETE) leaves everything in place.
  */
 export interface SnapshotOptions {
   /** A snapshot is written once the log grew by more than max(minBytes, factor × the last snapshot's size) since its base. Default 64 MiB. */
@@ -46,6 +48,8 @@ export interface SnapshotOptions {
   chunkBytes?: number;
   /** No snapshots as the log grows (recovery still uses existing ones; `RegisterStore.snapshot` still writes one). */
   disabled?: boolean;
+  /** Keep the log and bodies the two newest snapshots no longer need. Default false: they are pruned. */
+  keepAll?: boolean;
 }
 
 export interface SnapshotPointer {
@@ -179,6 +183,7 @@ export class Snapshotter {
   private readonly factor: number;
   private readonly chunkBytes: number;
   private readonly disabled: boolean;
+  private prunes: boolean;
 
   constructor(
     private readonly path: string,
@@ -194,6 +199,7 @@ export class Snapshotter {
     this.factor = opts.factor ?? 2;
     this.chunkBytes = opts.chunkBytes ?? MIB;
     this.disabled = opts.disabled ?? false;
+    this.prunes = !(opts.keepAll ?? false);
   }
 
   /** Starts a snapshot unless one runs, or the log at `head` did not grow enough since the last. */
@@ -262,9 +268,32 @@ export class Snapshotter {
       crashPoint('derive.snapshot.published');
       this.last = { base, bytes: at - begin };
       this.logger({ journal: this.log, base, registers, bytes: at - begin, ms: Date.now() - started }, 'snapshot written');
+      db.close();
+      await this.prune();
       return pointer;
     } finally {
-      db.close();
+      if (db.open) db.close();
+    }
+  }
+
+  /** Deletes what the two newest snapshots no longer need (see the top); failures are logged only. */
+  private async prune(): Promise<void> {
+    if (!this.prunes) return;
+    try {
+      const kept = (await snapshotsInTail(this.client, this.log)).slice(0, 2);
+      if (kept.length < 2) return;
+      const { bodies } = snapshotJournals(this.log);
+      const logBelow = Math.max(0, Math.min(...kept.map((p) => p.base)) - LOG_TAIL_BYTES);
+      const bodiesBelow = Math.min(...kept.map((p) => p.begin));
+      const log = await this.client.pruneFragments({ journal: this.log }, false, logBelow);
+      const snapshots = await this.client.pruneFragments({ journal: bodies }, false, bodiesBelow);
+      if (log.length + snapshots.length > 0) {
+        const bytes = (list: { begin: number; end: number }[]) => list.reduce((n, f) => n + f.end - f.begin, 0);
+        this.logger({ journal: this.log, below: logBelow, logBytes: bytes(log), snapshotBytes: bytes(snapshots) }, 'pruned what the two newest snapshots no longer need');
+      }
+    } catch (err) {
+      if (err instanceof InletError && err.code === 'FORBIDDEN') this.prunes = false;
+      this.logger({ journal: this.log, err: err instanceof Error ? err.message : String(err) }, err instanceof InletError && err.code === 'FORBIDDEN' ? 'cannot prune the recovery log (the token lacks DELETE): it keeps growing' : 'pruning the recovery log failed (retried after the next snapshot)');
     }
   }
 

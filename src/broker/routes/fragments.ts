@@ -14,7 +14,9 @@ import type { Broker } from '../broker.js';
  * - `GET  /v1/fragments?…[&signed=true]` → `{ journals: [{ journal, fragments: [...], gaps, spools }] }`;
  *   with `signed`, each fragment carries a presigned URL for direct reads (valid 1 hour).
  * - `POST /v1/fragments/prune?…&dryRun=false` deletes fragments wholly older than the journal's
- *   retention (by upload time); `dryRun` defaults to true.
+ *   retention (by upload time); with `below=<offset>`, instead those wholly below that offset
+ *   (what a consumer no longer needs: a derivation's recovery log below its snapshots).
+ *   `dryRun` defaults to true.
  * - `POST /v1/fragments/flush?…[&timeout=60s]` seals the journals' spools now, rather than at
  *   their flush interval, and answers once every fragment is in the store (or 503 at the timeout):
  *   `{ journals: [{ journal, persistedThrough }] }`.
@@ -79,14 +81,18 @@ export function fragmentRoutes(app: FastifyInstance, broker: Broker): void {
   app.post('/v1/fragments/prune', { schema: { response: { 200: PruneResults } } }, async (req): Promise<PruneResults> => {
     const q = req.query as Record<string, string | undefined>;
     const dryRun = q.dryRun !== 'false';
+    const below = q.below === undefined ? undefined : Number(q.below);
+    if (below !== undefined && !(Number.isSafeInteger(below) && below >= 0 && /^\d+$/.test(q.below!))) {
+      throw new InletError('BAD_REQUEST', `below: must be an offset (a whole number of bytes), got ${JSON.stringify(q.below)}`);
+    }
     const pruned: PrunedFragment[] = [];
     for (const j of pick(req)) {
       const retention = parseDuration(j.spec.fragment.retention) ?? 0;
-      if (retention <= 0) continue;
+      if (below === undefined && retention <= 0) continue;
       await broker.lake.refresh(j);
       const cutoff = Date.now() - retention;
       for (const f of broker.lake.index(j.name).fragments) {
-        if (f.modified.getTime() >= cutoff) continue;
+        if (below !== undefined ? f.end > below : f.modified.getTime() >= cutoff) continue;
         if (!dryRun) await openStore(f.store).delete(f.key);
         pruned.push({ journal: j.name, begin: f.begin, end: f.end, location: openStore(f.store).location(f.key), modified: f.modified.toISOString() });
       }
