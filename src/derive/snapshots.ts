@@ -206,14 +206,31 @@ export class Snapshotter {
   maybeStart(head: number): void {
     if (this.running || this.closed || this.disabled) return;
     if (head - this.last.base <= Math.max(this.minBytes, this.factor * this.last.bytes)) return;
-    this.running = this.write()
-      .then(() => undefined)
-      .catch((err: unknown) => this.logger({ journal: this.log, err: err instanceof Error ? err.message : String(err) }, 'snapshot failed (the previous one stays in use)'))
-      .finally(() => (this.running = undefined));
+    this.track(this.write()).catch((err: unknown) =>
+      this.logger({ journal: this.log, err: err instanceof Error ? err.message : String(err) }, 'snapshot failed (the previous one stays in use)'),
+    );
   }
 
-  /** Writes and publishes a snapshot now; returns its pointer. */
-  async write(): Promise<SnapshotPointer> {
+  /** Writes and publishes a snapshot now, after any one running; `close` waits for it too. */
+  async now(): Promise<SnapshotPointer> {
+    while (this.running) await this.running;
+    if (this.closed) throw new InletError('BAD_REQUEST', `snapshots of ${this.log} are closed`);
+    return this.track(this.write());
+  }
+
+  private track<T>(work: Promise<T>): Promise<T> {
+    const done = work.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.running = done;
+    void done.then(() => {
+      if (this.running === done) this.running = undefined;
+    });
+    return work;
+  }
+
+  private async write(): Promise<SnapshotPointer> {
     const started = Date.now();
     const { bodies, pointers } = snapshotJournals(this.log);
     const labels = { 'inlet.dev/recovery-log': 'snapshot' };

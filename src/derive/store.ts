@@ -243,7 +243,7 @@ export class RegisterStore implements Store {
   /** Writes and publishes a snapshot now (with a recovery log); resolves once published. */
   async snapshot(): Promise<void> {
     if (!this.snapshotter) throw new InletError('BAD_REQUEST', `register store ${this.path}: snapshots need a recovery log and a file`);
-    await this.snapshotter.write();
+    await this.snapshotter.now();
   }
 
   /** Waits for a snapshot being written, and starts no more (before close). */
