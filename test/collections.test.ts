@@ -1,5 +1,5 @@
 import test from 'ava';
-import { collectionSelector, encodePartitionValue, partitionJournal, partitionLabels } from '../src/collections/partitions.js';
+import { collectionSelector, encodePartitionValue, lagMs, partitionJournal, partitionLabels } from '../src/collections/partitions.js';
 import { Sequencer, type SequencedDocument } from '../src/collections/sequencer.js';
 import { ACK_TXN, buildUuid, clockTime, ClockSource, CONTINUE_TXN, namedProducer, OUTSIDE_TXN, parseUuid, randomProducer } from '../src/collections/uuid.js';
 import { Selector } from '../src/protocol/selectors.js';
@@ -33,6 +33,28 @@ test('clocks increase strictly, track wall time, and never go below an observed 
   t.true(clocks.next() > future);
   t.is(namedProducer('client-a'), namedProducer('client-a'));
   t.not(namedProducer('client-a'), namedProducer('client-b'));
+});
+
+test('time lag: the age of the last transaction read in each journal still behind, the worst of them; from `since` where no clock was read', (t) => {
+  // A clock taken at `ms` (UUID time: 100 ns units since 1582-10-15, then a 4-bit counter).
+  const clockAt = (ms: number) => ((BigInt(ms) * 10_000n + 122_192_928_000_000_000n) << 4n).toString(16).padStart(16, '0');
+  const now = 1_800_000_000_000;
+  t.is(clockTime(clockAt(now - 60_000)).getTime(), now - 60_000);
+  const heads = { a: 100, b: 200, c: 50 };
+  const read = {
+    // a: behind; its producers' last ACKs were 60 s and 90 s ago: the newer counts.
+    a: { readThrough: 40, producers: { p1: { lastAck: clockAt(now - 90_000), begin: -1 }, p2: { lastAck: clockAt(now - 60_000), begin: 10 } } },
+    // b: behind, 20 s.
+    b: { readThrough: 150, producers: { p1: { lastAck: clockAt(now - 20_000), begin: -1 } } },
+    // c: read through: no lag however old its last ACK.
+    c: { readThrough: 50, producers: { p1: { lastAck: clockAt(now - 999_000), begin: -1 } } },
+  };
+  t.is(lagMs(heads, read, now, now - 5_000), 60_000);
+  t.is(lagMs({ b: 200, c: 50 }, read, now, now - 5_000), 20_000);
+  t.is(lagMs({ c: 50 }, read, now, now - 5_000), 0);
+  // A journal with nothing read yet counts from `since`; a clock from a later machine counts as now.
+  t.is(lagMs({ d: 10 }, read, now, now - 5_000), 5_000);
+  t.is(lagMs({ e: 10 }, { e: { readThrough: 0, producers: { p: { lastAck: clockAt(now + 3_000), begin: -1 } } } }, now, now - 5_000), 0);
 });
 
 function docOf(producer: string, clock: string, flags: number, body: Record<string, unknown> = {}): SequencedDocument {

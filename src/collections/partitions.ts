@@ -2,6 +2,8 @@ import type { CollectionSpec, PartitionSelector } from '../catalog/types.js';
 import type { BrokerClient } from '../client/broker-client.js';
 import { getPointer } from '../doc/json.js';
 import { InletError } from '../errors.js';
+import type { ReadCheckpoint } from './reader.js';
+import { clockTime, ZERO_CLOCK } from './uuid.js';
 
 export const COLLECTION_LABEL = 'inlet.dev/collection';
 export const FIELD_LABEL_PREFIX = 'inlet.dev/field/';
@@ -76,6 +78,24 @@ export async function collectionHeads(client: BrokerClient, collection: string):
   const out: Record<string, number> = {};
   for (const j of await client.listJournals(collectionSelector(collection))) out[j.spec.name] = j.writeHead;
   return out;
+}
+
+/**
+ * How far behind a reader of `heads` is in time, in ms: for each journal not read through, the
+ * age of the last transaction it read there (now − the clock of its producers' last ACK); the
+ * worst of them. A journal read nowhere near a clock (no ACK read yet) counts from `since`. 0
+ * when every journal is read through.
+ */
+export function lagMs(heads: Record<string, number>, read: ReadCheckpoint, now: number, since: number): number {
+  let worst = 0;
+  for (const [journal, head] of Object.entries(heads)) {
+    const cp = read[journal];
+    if ((cp?.readThrough ?? 0) >= head) continue;
+    let last = ZERO_CLOCK;
+    for (const p of Object.values(cp?.producers ?? {})) if (p.lastAck > last) last = p.lastAck;
+    worst = Math.max(worst, now - (last === ZERO_CLOCK ? since : Math.min(now, clockTime(last).getTime())));
+  }
+  return worst;
 }
 
 /** Bytes of `heads` not yet read through, given the offsets read through per journal. */

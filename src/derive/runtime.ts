@@ -3,7 +3,7 @@ import type { Catalog, CollectionSpec } from '../catalog/types.js';
 import type { BrokerClient } from '../client/broker-client.js';
 import type { JournalWriter } from '../client/journal-writer.js';
 import { compileCatalog, type Collection } from '../collections/collection.js';
-import { collectionHeads, lagBytes } from '../collections/partitions.js';
+import { collectionHeads, lagBytes, lagMs } from '../collections/partitions.js';
 import type { ReadCheckpoint } from '../collections/reader.js';
 import { runConsumer } from '../consumer/driver.js';
 import { InletError } from '../errors.js';
@@ -23,7 +23,7 @@ export interface DerivationStatus {
   state: 'backfilling' | 'live' | 'failed' | 'stopped';
   read: number;
   published: number;
-  /** Per source collection: bytes not yet committed as read (sum over its journals), and seconds since it was last caught up. */
+  /** Per source collection: bytes not yet committed as read (sum over its journals), and the age of the last transaction read while behind (see lagMs). */
   sources: Record<string, { lagBytes: number; lagSeconds: number }>;
   lastError?: string;
 }
@@ -208,7 +208,7 @@ export class DerivationRuntime {
       for (const source of r.app.sources) {
         const lag = lagBytes(r.heads[source] ?? {}, (journal) => r.progress[source]?.[journal]?.readThrough);
         if (lag === 0) r.caughtUpAt[source] = now;
-        sources[source] = { lagBytes: lag, lagSeconds: lag === 0 ? 0 : (now - (r.caughtUpAt[source] ?? now)) / 1000 };
+        sources[source] = { lagBytes: lag, lagSeconds: lag === 0 ? 0 : lagMs(r.heads[source] ?? {}, r.progress[source] ?? {}, now, r.caughtUpAt[source] ?? now) / 1000 };
       }
       if (r.state === 'backfilling' && Object.keys(r.heads).length > 0 && Object.values(sources).every((s) => s.lagBytes === 0)) r.state = 'live';
       return {
