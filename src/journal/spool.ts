@@ -259,11 +259,8 @@ export class Spool {
       }
       const next = pos + (pos === 0 ? FILE_HEADER : 0) + FRAME_HEADER + length;
       const inline = length <= INLINE_IO;
-      if (inline && next > this.allocated) {
-        // Zeros ahead of small batches, so the fdatasyncs of the next ones change no file size.
-        parts.push(ZEROS.subarray(0, Math.min(PREALLOCATE, Math.max(INLINE_IO, next))));
-        this.allocated = next + parts.at(-1)!.length;
-      }
+      // Zeros ahead of small batches, so the fdatasyncs of the next ones change no file size.
+      const ahead = inline && next > this.allocated ? Math.min(PREALLOCATE, Math.max(INLINE_IO, next)) : 0;
       this.allocated = Math.max(this.allocated, next);
       const epoch = this.epoch;
       this.writeEnd_ = end;
@@ -282,6 +279,7 @@ export class Spool {
         await this.use((fh) => fh.truncate(this.filePos)).catch(() => undefined);
         throw err;
       }
+      if (ahead > 0) await this.use(async (fh) => this.writeAhead(fh.fd, next, ahead));
       if (epoch !== this.epoch) {
         // An fdatasync failed while this was written: it sits behind a frame whose fate is unknown.
         this.allocated = Math.min(this.allocated, this.filePos);
@@ -300,6 +298,23 @@ export class Spool {
       return { durable };
     } finally {
       this.writing = false;
+    }
+  }
+
+  /**
+   * Fills `[from, from + n)` with zeros (see PREALLOCATE), at best: on a disk too full for them
+   * the file is cut back to `from` and batches go on extending it.
+   */
+  private writeAhead(fd: number, from: number, n: number): void {
+    try {
+      for (let at = 0; at < n; ) at += writeSync(fd, ZEROS, at, n - at, from + at);
+      this.allocated = Math.max(this.allocated, from + n);
+    } catch {
+      try {
+        ftruncateSync(fd, from);
+      } catch {
+        // Zeros or not, past `from` is no frame: recovery cuts it, and the next batch overwrites it.
+      }
     }
   }
 
