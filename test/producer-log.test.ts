@@ -82,3 +82,27 @@ test('at load, the log is cut durably at the first line whose append ends past t
   // Once the journal grows past 30 with other bytes, the line must not come back.
   t.deepEqual(Object.fromEntries(ProducerLog.load(dir, undefined, 1000, noCompaction(t)).durable), { a: state(0, 0, 0), b: state(0, 0, 10) });
 });
+
+test('folding waits for the lines in flight: a line whose append is not yet durable is folded only once confirmed, never dropped', async (t) => {
+  const dir = await tempDir();
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  let record: Record<string, ReturnType<typeof state>> | undefined;
+  let compactions = 0;
+  const log: ProducerLog = ProducerLog.load(dir, undefined, Infinity, async () => {
+    compactions++;
+    record = log.snapshot();
+  });
+  const inFlight = log.log('x', state(0, 0, 0));
+  await inFlight.written;
+  // Past the limit with lines of durable appends: the next write folds first.
+  await Promise.all(Array.from({ length: 12_000 }, (_, i) => log.record(`p${i % 500}`, state(0, Math.floor(i / 500), 10 + i * 10))));
+  const late = log.record('late', state(0, 0, 999_999));
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  t.is(compactions, 0, 'the fold waits for x\'s append');
+  inFlight.confirm();
+  await late;
+  t.is(compactions, 1);
+  t.deepEqual(record!.x, state(0, 0, 0), 'x is in the record the log was folded into');
+  await log.close();
+  t.deepEqual(Object.fromEntries(ProducerLog.load(dir, record, Infinity, async () => undefined).durable), Object.fromEntries(log.durable));
+});
