@@ -332,7 +332,7 @@ export class Spool {
         this.durableFrames = last.count;
         this.firstAppendAt ??= this.headerTime ?? Date.now();
         for (const f of covered) f.resolve();
-        if (process.env.A3_NOW) this.sync(); else this.syncSoon();
+        this.syncSoon();
       },
       (error: unknown) => {
         this.syncing = false;
