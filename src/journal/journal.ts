@@ -182,6 +182,11 @@ export class Journal {
     return this.spools.filter((s) => s.sealed);
   }
 
+  /** True when spools hold the journal's bytes locally (after a restart: its head is where recovery found them to end). */
+  get hasSpools(): boolean {
+    return this.spools.length > 0;
+  }
+
   /** The spool taking appends, if any. */
   get currentSpool(): Spool | undefined {
     const last = this.spools.at(-1);

@@ -89,7 +89,7 @@ export class JournalRegistry {
       const journal = await Journal.open(record.spec, dir, this.observer, record.stream.forkOffset ?? 0, this.files);
       // Every append logged was written to a spool, and a spool leaves only once durable: without
       // spools, every line's append is durable; with them, those up to the recovered head.
-      const head = journal.currentSpool ? journal.head : Infinity;
+      const head = journal.hasSpools ? journal.head : Infinity;
       const log = ProducerLog.load(dir, record.stream.producers, head, this.compactor(record.spec.name));
       this.journals.set(record.spec.name, journal);
       this.producerLogs.set(record.spec.name, log);
