@@ -141,3 +141,47 @@ test('a batch of duplicates behind a batch in flight is acknowledged only after 
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test.serial('an undo that returns a promise holds back every later batch until it settles; one that fails makes the journal refuse appends with its error', async (t) => {
+  const dir = await tempDir();
+  const j = await Journal.open(spec(1 << 20), dir);
+  const probe = await open(join(dir, 'probe'), 'w');
+  const FileHandle = Object.getPrototypeOf(probe) as { datasync(this: FileHandle): Promise<void> };
+  await probe.close();
+  const datasync = FileHandle.datasync;
+  let failNext = false;
+  FileHandle.datasync = async function (this: FileHandle) {
+    if (!failNext) return datasync.call(this);
+    failNext = false;
+    throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+  };
+  const turns = async (n: number) => {
+    for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+  };
+  const events: string[] = [];
+  try {
+    await j.append(bytes('durable'));
+    let release!: () => void;
+    failNext = true;
+    const failed = j.append({
+      ...bytes('aaa'),
+      onWritten: (r) => events.push(`written a [${r.begin}, ${r.end})`),
+      onFail: () => new Promise<void>((resolve) => ((release = resolve), events.push('undo a'))),
+    });
+    await t.throwsAsync(failed, { code: 'IO_ERROR' });
+    const next = j.append({ ...bytes('b'), precondition: () => void events.push('apply b') });
+    await turns(20);
+    t.deepEqual(events, ['written a [7, 10)', 'undo a'], 'the next batch waits for the undo');
+    release();
+    t.deepEqual(await next, { begin: 7, end: 8 });
+
+    failNext = true;
+    await t.throwsAsync(j.append({ ...bytes('ccc'), onFail: () => Promise.reject(new Error('the undo failed')) }), { code: 'IO_ERROR' });
+    await t.throwsAsync(j.append(bytes('d')), { message: 'the undo failed' });
+    t.is(j.head, 8);
+  } finally {
+    FileHandle.datasync = datasync;
+    await j.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});

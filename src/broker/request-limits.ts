@@ -20,9 +20,10 @@ import type { BrokerConfig } from './config.js';
 export function limitRequests(app: FastifyInstance, config: BrokerConfig): void {
   app.server.maxConnections = config.maxConnections;
   let inFlight = 0;
-  app.addHook('preParsing', async (req, reply, payload) => {
+  // A callback hook, not an async one: a promise and a microtask per request saved on the hot path.
+  app.addHook('preParsing', (req, reply, payload, done) => {
     const declared = req.headers['content-length'];
-    if (declared === undefined && req.headers['transfer-encoding'] === undefined) return payload;
+    if (declared === undefined && req.headers['transfer-encoding'] === undefined) return done(null, payload);
     let held = 0;
     const take = (n: number): void => {
       if (inFlight > held && inFlight + n > config.appendBudget) {
@@ -39,21 +40,28 @@ export function limitRequests(app: FastifyInstance, config: BrokerConfig): void 
       held = 0;
     });
     if (declared !== undefined) {
-      take(Number(declared) || 0);
-      return payload;
+      try {
+        take(Number(declared) || 0);
+      } catch (err) {
+        return done(err as Error);
+      }
+      return done(null, payload);
     }
     // A chunked body declares no length: count it as it arrives.
-    return payload.pipe(
-      new Transform({
-        transform(chunk: Buffer, _enc, done) {
-          try {
-            take(chunk.length);
-            done(null, chunk);
-          } catch (err) {
-            done(err as Error);
-          }
-        },
-      }),
+    done(
+      null,
+      payload.pipe(
+        new Transform({
+          transform(chunk: Buffer, _enc, next) {
+            try {
+              take(chunk.length);
+              next(null, chunk);
+            } catch (err) {
+              next(err as Error);
+            }
+          },
+        }),
+      ),
     );
   });
 }

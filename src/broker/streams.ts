@@ -2,6 +2,7 @@ import { InletError } from '../errors.js';
 import type { AppendResult, Journal } from '../journal/journal.js';
 import type { JournalRegistry } from '../journal/registry.js';
 import { mediaType, type JournalSpec } from '../journal/spec.js';
+import type { LoggedLine } from '../journal/producer-log.js';
 import type { ProducerState, StreamState } from '../journal/stream-state.js';
 import { encodeAppend } from './content.js';
 import type { Lake } from './lake.js';
@@ -132,6 +133,8 @@ export class StreamService {
     let retried: ProducerState | undefined;
     let closedNow = false;
     let undo: (() => void) | undefined;
+    /** The producer's line, written beside the append's bytes (see ProducerLog). */
+    let line: LoggedLine | undefined;
 
     const result = await journal.append({
       chunks: data.length > 0 ? [data] : [],
@@ -182,11 +185,20 @@ export class StreamService {
         undo = () => this.registry.setState(name, { ...st(), ...before });
         return undefined;
       },
-      onFail: () => undo?.(),
+      onWritten: () => {
+        if (progress) line = this.registry.logProducer(name, p!.id, progress);
+      },
+      onFail: () => {
+        undo?.();
+        return line?.cancel();
+      },
     });
     // Closure, producer progress and Stream-Seq are durable before the append is acknowledged,
     // so a retry after a restart is still recognised.
-    if (progress) await this.registry.recordProducer(name, p!.id, progress);
+    if (line) {
+      line.confirm();
+      await line.written;
+    }
     // A retry is acknowledged only once what it was recognised by is durable (a no-op line when
     // it already is), so no acknowledgement outlives a crash that the producer's state does not.
     if (retried) await this.registry.recordProducer(name, p!.id, retried);

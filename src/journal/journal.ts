@@ -20,10 +20,16 @@ export interface AppendRequest {
    * append alone; returning a result acknowledges it without writing (e.g. a duplicate).
    */
   readonly precondition?: (head: number) => AppendResult | void;
+  /** Runs once the append's bytes are written, not yet durable, in commit order: what is to become durable with them can start now. */
+  readonly onWritten?: (result: AppendResult) => void;
   /** Runs once the append is durable, still in commit order. */
   readonly onCommit?: (result: AppendResult) => void;
-  /** Runs if the append passed its precondition but its batch failed to commit (undo). */
-  readonly onFail?: () => void;
+  /**
+   * Runs if the append passed its precondition but its batch failed to commit (undo). A promise
+   * returned holds back every later batch until it settles; rejected, the journal refuses every
+   * append after with its error (what the undo was to keep from disk may be there).
+   */
+  readonly onFail?: () => void | Promise<void>;
 }
 
 export interface AppendResult {
@@ -82,6 +88,8 @@ export class Journal {
   private idle: Signal | null = null;
   private gone = false;
   private sealWaiters: ((s: Spool | undefined) => void)[] = [];
+  /** The undoing of failed appends that later batches wait for (see AppendRequest.onFail). */
+  private undoing: Promise<void> | undefined;
 
   private constructor(
     public spec: JournalSpec,
@@ -174,6 +182,11 @@ export class Journal {
     return this.spools.filter((s) => s.sealed);
   }
 
+  /** True when spools hold the journal's bytes locally (after a restart: its head is where recovery found them to end). */
+  get hasSpools(): boolean {
+    return this.spools.length > 0;
+  }
+
   /** The spool taking appends, if any. */
   get currentSpool(): Spool | undefined {
     const last = this.spools.at(-1);
@@ -230,6 +243,16 @@ export class Journal {
           if (this.mustRoll()) this.sealSpool(this.currentSpool!);
         }
         if (this.queue.length === 0 || this.gone) break;
+        if (this.undoing) {
+          const undoing = this.undoing;
+          try {
+            await undoing;
+            if (this.undoing === undoing) this.undoing = undefined;
+          } catch (err) {
+            for (const p of this.queue.splice(0)) p.reject(err);
+            continue;
+          }
+        }
         await this.commitBatch(this.takeBatch());
       }
     } finally {
@@ -340,7 +363,7 @@ export class Journal {
           continue;
         }
         if (p.req.expectOffset !== undefined && p.req.expectOffset !== head) {
-          p.req.onFail?.();
+          void p.req.onFail?.();
           throw new InletError(
             'WRONG_APPEND_OFFSET',
             `journal ${this.name}: append expected offset ${p.req.expectOffset} but the write head is ${head}`,
@@ -360,6 +383,7 @@ export class Journal {
     const batch: Batch = { accepted, length, durable: length === 0, failed: false, started: performance.now() };
     this.inflight.push(batch);
     if (length === 0) {
+      this.written(batch);
       this.acknowledge();
       return;
     }
@@ -372,6 +396,7 @@ export class Journal {
       return;
     }
     if (batch.failed) return;
+    this.written(batch);
     durable.then(
       () => {
         batch.durable = true;
@@ -379,6 +404,10 @@ export class Journal {
       },
       (err: unknown) => this.fail(batch, err),
     );
+  }
+
+  private written(batch: Batch): void {
+    for (const { p, result } of batch.accepted) if (!result.duplicate) p.req.onWritten?.(result);
   }
 
   /** Acknowledges the durable batches at the front of the pipeline, in order. */
@@ -408,7 +437,18 @@ export class Journal {
     if (at < 0) return; // failed already, with an older batch
     const failed = this.inflight.splice(at);
     for (const b of failed) b.failed = true;
-    for (const b of [...failed].reverse()) for (const { p } of [...b.accepted].reverse()) p.req.onFail?.();
+    const undone: Promise<void>[] = [];
+    for (const b of [...failed].reverse()) {
+      for (const { p } of [...b.accepted].reverse()) {
+        const u = p.req.onFail?.();
+        if (u) undone.push(u);
+      }
+    }
+    if (undone.length > 0) {
+      const all = Promise.all([this.undoing, ...undone]).then(() => undefined);
+      all.catch(() => undefined);
+      this.undoing = all;
+    }
     for (const b of failed) for (const { p } of b.accepted) p.reject(err);
     this.maybeIdle();
   }

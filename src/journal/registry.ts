@@ -9,7 +9,7 @@ import { journalFailed } from './failure.js';
 import { writeFileAtomic } from './fsutil.js';
 import { Journal, notFound, removeOwnFiles, type JournalObserver } from './journal.js';
 import { OpenFiles } from './open-files.js';
-import { ProducerLog } from './producer-log.js';
+import { ProducerLog, type LoggedLine } from './producer-log.js';
 import { resolveSpec, sameSpec, type JournalSpec, type SpecDefaults } from './spec.js';
 import type { ProducerState, StreamState } from './stream-state.js';
 
@@ -86,8 +86,11 @@ export class JournalRegistry {
       return;
     }
     try {
-      const log = ProducerLog.load(dir, record.stream.producers);
       const journal = await Journal.open(record.spec, dir, this.observer, record.stream.forkOffset ?? 0, this.files);
+      // Every append logged was written to a spool, and a spool leaves only once durable: without
+      // spools, every line's append is durable; with them, those up to the recovered head.
+      const head = journal.hasSpools ? journal.head : Infinity;
+      const log = ProducerLog.load(dir, record.stream.producers, head, this.compactor(record.spec.name));
       this.journals.set(record.spec.name, journal);
       this.producerLogs.set(record.spec.name, log);
       this.states.set(record.spec.name, log.durable.size > 0 ? { ...record.stream, producers: Object.fromEntries(log.durable) } : record.stream);
@@ -178,7 +181,7 @@ export class JournalRegistry {
         throw err instanceof InletError ? err : storageError(err, `creating journal ${spec.name}`);
       }
       this.journals.set(spec.name, journal);
-      this.producerLogs.set(spec.name, ProducerLog.load(dir, stream.producers));
+      this.producerLogs.set(spec.name, ProducerLog.load(dir, stream.producers, Infinity, this.compactor(spec.name)));
       this.states.set(spec.name, stream);
       this.sorted = undefined;
       this.recordChanged(spec.name, { spec, stream });
@@ -243,15 +246,36 @@ export class JournalRegistry {
   }
 
   /**
-   * Makes producer `id`'s progress durable (its append is durable already): an append to the
+   * Makes producer `id`'s progress durable, its append being durable already: an append to the
    * journal's producer log, shared with the other producers' of the moment.
    */
   recordProducer(name: string, id: string, state: ProducerState): Promise<void> {
+    const line = this.logProducer(name, id, state);
+    line.confirm();
+    return line.written;
+  }
+
+  /**
+   * Logs producer `id`'s progress for an append whose bytes are written, not yet durable (see
+   * ProducerLog.log): its line goes to disk while the append's bytes do. Failures are storage errors.
+   */
+  logProducer(name: string, id: string, state: ProducerState): LoggedLine {
     const log = this.producerLogs.get(name);
-    if (!log) return Promise.reject(notFound(name));
-    return log.record(id, state, () => this.updateRecord(name, (r) => r, true)).catch((err: unknown) => {
-      throw storageError(err, `recording a producer of journal ${name}`);
-    });
+    if (!log) {
+      const written = Promise.reject(notFound(name));
+      written.catch(() => undefined);
+      return { written, confirm: () => undefined, cancel: () => Promise.resolve() };
+    }
+    const line = log.log(id, state);
+    const wrap = (err: unknown) => Promise.reject(storageError(err, `recording a producer of journal ${name}`));
+    const written = line.written.catch(wrap);
+    written.catch(() => undefined);
+    return { written, confirm: () => line.confirm(), cancel: () => line.cancel().catch(wrap) };
+  }
+
+  /** Folds a journal's producer log into its record (the log starts over after). */
+  private compactor(name: string): () => Promise<void> {
+    return () => this.updateRecord(name, (r) => r, true);
   }
 
   /**

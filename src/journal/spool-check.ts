@@ -71,8 +71,11 @@ export function checkFrames(fd: number, begin: number): FrameCheck {
       pos = payloadEnd;
       continue;
     }
+    // Zeros to the end: the space written ahead of small batches (see PREALLOCATE in spool.ts), no frame.
+    const dataEnd = file.dataEnd(pos);
+    if (dataEnd === pos) break;
     const next = findFrame(file, pos + 1, prev);
-    const to = next ? next.h.begin : prev + (size - pos);
+    const to = next ? next.h.begin : prev + (dataEnd - pos);
     // (An empty range when bytes that are no frame sit between two frames.)
     problems.push({ begin: prev, end: to, pos, state: 'unverifiable', why: next ? 'their commit record is corrupt' : 'no intact commit record covers them' });
     prev = to;
@@ -132,6 +135,23 @@ class FileWindow {
       this.len += got;
     }
     return this.buf.subarray(0, Math.min(n, this.len));
+  }
+
+  /** The file position just past the last byte that is not zero, at or after `from` (`from` when none is). */
+  dataEnd(from: number): number {
+    let end = from;
+    for (let at = from; at < this.size; ) {
+      const chunk = this.get(at, 1 << 20);
+      if (chunk.length === 0) break;
+      for (let i = chunk.length - 1; i >= 0; i--) {
+        if (chunk[i] !== 0) {
+          end = at + i + 1;
+          break;
+        }
+      }
+      at += chunk.length;
+    }
+    return end;
   }
 
   /** CRC-32 of the bytes `[from, to)`. */

@@ -72,6 +72,9 @@ interface Frame {
  * Format 1 (data file plus a side index of commit records, each batch fsync'd on its own before
  * the next) is converted to format 2 at recovery; see `recover`.
  *
+ * Small batches write zeros ahead of them (PREALLOCATE): they hold no frame header, so recovery
+ * takes a tail of zeros for the end of the frames.
+ *
  * Its file is open only while used recently: an `OpenFiles` cap closes idle spools' files,
  * and they reopen on the next read or commit.
  */
@@ -90,6 +93,8 @@ export class Spool {
   private filePos: number;
   /** The file position just past the durable frames. */
   private durablePos: number;
+  /** The file position up to which the file's blocks are written (frames, then zeros ahead: see PREALLOCATE). */
+  private allocated: number;
   private durableFrames: number;
   /** Frames written and not yet covered by an fdatasync. */
   private unsynced: Frame[] = [];
@@ -117,7 +122,7 @@ export class Spool {
     this.ends.set(ends);
     this.frames = this.durableFrames = ends.length;
     this.writeEnd_ = end_;
-    this.filePos = this.durablePos = fileEnd;
+    this.filePos = this.durablePos = this.allocated = fileEnd;
     if (file) {
       this.file = Promise.resolve(file);
       limit.used(this);
@@ -256,12 +261,16 @@ export class Spool {
         parts.unshift(encodeFileHeader(this.begin, this.headerTime));
       }
       const next = pos + (pos === 0 ? FILE_HEADER : 0) + FRAME_HEADER + length;
+      const inline = length <= INLINE_IO;
+      // Zeros ahead of small batches, so the fdatasyncs of the next ones change no file size.
+      const ahead = inline && next > this.allocated ? Math.min(PREALLOCATE, Math.max(PAGE, next)) : 0;
+      this.allocated = Math.max(this.allocated, next);
       const epoch = this.epoch;
       this.writeEnd_ = end;
       this.filePos = next;
       this.pushEnd(end);
       try {
-        await this.use((fh) => writevAll(fh, parts, pos, length <= INLINE_IO).catch((err: unknown) => Promise.reject(storageError(err, `appending to ${this.path}`))));
+        await this.use((fh) => writevAll(fh, parts, pos, inline).catch((err: unknown) => Promise.reject(storageError(err, `appending to ${this.path}`))));
       } catch (err) {
         if (epoch === this.epoch) {
           this.writeEnd_ = begin;
@@ -269,11 +278,14 @@ export class Spool {
           this.frames--;
         }
         // Cut what was written where possible; the next write overwrites it otherwise.
+        this.allocated = Math.min(this.allocated, this.filePos);
         await this.use((fh) => fh.truncate(this.filePos)).catch(() => undefined);
         throw err;
       }
+      if (ahead > 0) await this.use(async (fh) => this.writeAhead(fh.fd, next, ahead));
       if (epoch !== this.epoch) {
         // An fdatasync failed while this was written: it sits behind a frame whose fate is unknown.
+        this.allocated = Math.min(this.allocated, this.filePos);
         await this.use((fh) => fh.truncate(this.filePos)).catch(() => undefined);
         throw this.syncError;
       }
@@ -289,6 +301,23 @@ export class Spool {
       return { durable };
     } finally {
       this.writing = false;
+    }
+  }
+
+  /**
+   * Fills `[from, from + n)` with zeros (see PREALLOCATE), at best: on a disk too full for them
+   * the file is cut back to `from` and batches go on extending it.
+   */
+  private writeAhead(fd: number, from: number, n: number): void {
+    try {
+      for (let at = 0; at < n; ) at += writeSync(fd, ZEROS, at, n - at, from + at);
+      this.allocated = Math.max(this.allocated, from + n);
+    } catch {
+      try {
+        ftruncateSync(fd, from);
+      } catch {
+        // Zeros or not, past `from` is no frame: recovery cuts it, and the next batch overwrites it.
+      }
     }
   }
 
@@ -315,6 +344,7 @@ export class Spool {
         const failed = [...covered, ...this.unsynced.splice(0)];
         this.writeEnd_ = this.end_;
         this.filePos = this.durablePos;
+        this.allocated = Math.min(this.allocated, this.durablePos);
         this.frames = this.durableFrames;
         const cut = this.use((fh) => fh.truncate(this.durablePos)).catch(() => undefined);
         this.cutting = cut;
@@ -479,6 +509,19 @@ async function moveAside(dir: string, path: string, ranges: readonly DamagedRang
  * and wake-up cost more than the copy and, on busy cores, most of a small append's latency.
  */
 const INLINE_IO = 64 << 10;
+
+/**
+ * How far ahead of small batches the file is filled with zeros: as much as it holds already (a
+ * page at least), up to this, so a journal written little uses little disk. An fdatasync that
+ * must also record a new file size commits the file system's journal; one over blocks already
+ * written does not: measured here (ext4), 1 KiB writes each fdatasync'd took p50 0.15-0.19 ms
+ * over zeros against 0.26-0.35 ms extending the file, mean ~30% lower. Large batches extend the
+ * file as before (zeros would double what they write). Recovery cuts the zeros (spool-check.ts:
+ * a tail of zeros is no frame).
+ */
+const PREALLOCATE = 256 << 10;
+const PAGE = 4096;
+const ZEROS = Buffer.alloc(PREALLOCATE);
 
 async function writevAll(fh: FileHandle, buffers: Buffer[], position: number, inline = false): Promise<void> {
   // writev may write less than asked (large batches); continue where it stopped.

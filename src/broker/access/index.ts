@@ -35,26 +35,35 @@ export function accessControl(app: FastifyInstance, config: { host: string; allo
   const verified = new Map<string, Claims>();
 
   app.decorateRequest('access', null);
-  app.addHook('onRequest', async (req, reply) => {
-    browser.check(req, reply);
-    const url = req.routeOptions.url;
-    if (url === undefined) return; // the not-found handler answers 404
-    const rule = ruleFor(req.method, url);
-    if (rule) checkContentType(req, rule);
-    if (!keys) {
-      req.access = { claims: undefined, capability: rule?.capability ?? 'open' };
-      return;
+  // A callback hook, not an async one: a promise and a microtask per request saved on the hot path.
+  app.addHook('onRequest', (req, reply, done) => {
+    let rule: ReturnType<typeof ruleFor>;
+    try {
+      browser.check(req, reply);
+      const url = req.routeOptions.url;
+      if (url === undefined) return done(); // the not-found handler answers 404
+      rule = ruleFor(req.method, url);
+      if (rule) checkContentType(req, rule);
+      if (!keys) {
+        req.access = { claims: undefined, capability: rule?.capability ?? 'open' };
+        return done();
+      }
+      if (rule?.capability === 'open') {
+        req.access = { claims: undefined, capability: 'open' };
+        return done();
+      }
+    } catch (err) {
+      return done(err as Error);
     }
-    if (rule?.capability === 'open') {
-      req.access = { claims: undefined, capability: 'open' };
-      return;
-    }
-    const claims = await authenticate(req);
-    if (!rule) throw new InletError('FORBIDDEN', `${req.method} ${url} is not open to tokens`);
-    if (!claims.capabilities.has(rule.capability)) {
-      throw new InletError('FORBIDDEN', `the token does not grant ${rule.capability}, which ${req.method} ${url} needs`);
-    }
-    req.access = { claims, capability: rule.capability };
+    const capability = rule?.capability;
+    authenticate(req).then((claims) => {
+      const url = req.routeOptions.url;
+      if (capability === undefined) throw new InletError('FORBIDDEN', `${req.method} ${url} is not open to tokens`);
+      if (!claims.capabilities.has(capability)) {
+        throw new InletError('FORBIDDEN', `the token does not grant ${capability}, which ${req.method} ${url} needs`);
+      }
+      req.access = { claims, capability };
+    }).then(() => done(), (err: Error) => done(err));
   });
   app.options('*', async (req, reply) => browser.preflight(req, reply));
 
