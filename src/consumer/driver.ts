@@ -186,7 +186,7 @@ export async function runConsumer<T>(opts: ConsumerOptions<T>): Promise<void> {
       const router = new Router(opts.collections);
       let published = 0;
       const txn: Transaction = {
-        publish: (collection, doc) => router.add(collection, doc, published++),
+        publish: (collection, doc, opts) => router.add(collection, doc, published++, opts?.owned === true),
       };
       const opened = Date.now();
       let consumed = 0;

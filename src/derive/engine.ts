@@ -233,7 +233,8 @@ export class DerivationApp implements Application {
       for (const doc of published.get(p) ?? []) {
         // The transaction validates it against the derived collection's schema, once.
         try {
-          txn.publish(this.name, doc);
+          // Fresh from the lambdas' JSON: the transaction may keep it as it is.
+          txn.publish(this.name, doc, { owned: true });
         } catch (err) {
           const why = err instanceof InletError && err.code === 'INVALID_DOCUMENT' ? `is invalid against the schema of ${this.name}` : 'cannot be published';
           throw this.failure(p.transform.spec, p, `a published document ${why}: ${(err as Error).message}`, err);
