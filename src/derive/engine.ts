@@ -187,14 +187,19 @@ export class DerivationApp implements Application {
     const spec = this.collections.get(this.name)!.spec.derivation!;
     const updates = await this.askUpdates(batch);
     const publishArgs = new Map<Pending, unknown[]>();
-    for (const p of batch.items) {
+    // The batch's registers, read in one query and kept here as the batch changes them. From
+    // here to the last `put`, nothing awaits: no commit can change the store in between.
+    const keys = this.registersFixed ? [] : batch.items.map((p) => packKey(p.d.doc, p.transform.spec.shuffle));
+    const registers = this.registersFixed ? new Map<string, unknown>() : this.store.getMany(keys);
+    for (let i = 0; i < batch.items.length; i++) {
+      const p = batch.items[i]!;
       const t = p.transform.spec;
       if (this.registersFixed) {
         if (t.publish) publishArgs.set(p, [p.d.doc, spec.register.initial, spec.register.initial]);
         continue;
       }
-      const key = packKey(p.d.doc, t.shuffle);
-      const stored = this.store.get(key);
+      const key = keys[i]!;
+      const stored = registers.get(key);
       const previous = stored === undefined ? spec.register.initial : stored;
       let register = previous;
       const ups = updates.get(p);
@@ -210,6 +215,7 @@ export class DerivationApp implements Application {
           }
         }
         this.store.put(key, register);
+        registers.set(key, register);
       }
       if (t.publish) publishArgs.set(p, [p.d.doc, register, previous]);
     }
