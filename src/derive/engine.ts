@@ -104,8 +104,8 @@ export class DerivationApp implements Application {
     return [...this.transforms.keys()];
   }
 
-  async consume(d: SequencedDocument, collection: string, txn: Transaction): Promise<void> {
-    if (this.failed !== undefined) throw this.failed;
+  consume(d: SequencedDocument, collection: string, txn: Transaction): Promise<void> | undefined {
+    if (this.failed !== undefined) return Promise.reject(this.failed);
     this.open.read++;
     for (const transform of this.transforms.get(collection) ?? []) {
       if (inPartitions(d.doc, transform.source, transform.spec.reads.partitions)) this.buffer.push({ d, transform });
@@ -113,8 +113,9 @@ export class DerivationApp implements Application {
     if (this.buffer.length >= this.batchSize) {
       this.flush(txn);
       // Bounded: reading runs at most this far ahead of the lambdas.
-      if (this.inflight.length > MAX_INFLIGHT) await this.inflight[0];
+      if (this.inflight.length > MAX_INFLIGHT) return this.inflight[0];
     }
+    return undefined;
   }
 
   async finalize(txn: Transaction): Promise<void> {
