@@ -76,8 +76,7 @@ export class RegisterStore implements Store {
   private readonly putStmt: Database.Statement<[string, string]>;
   private readonly metaGet: Database.Statement<[string], { value: string }>;
   private readonly metaPut: Database.Statement<[string, string]>;
-  /** Writes registers (values as JSON text, or as values when `texts` is not given) and metadata in one SQLite transaction. */
-  private readonly writeAll: (changes: Map<string, unknown>, meta: Record<string, string>, texts?: string[]) => void;
+  private readonly writeAll: (changes: Map<string, unknown>, meta: Record<string, string>) => void;
 
   /** Called after each commit is durable (in the log and SQLite). */
   onCommitted: (() => void) | undefined;
@@ -191,9 +190,8 @@ export class RegisterStore implements Store {
     this.putStmt = this.db.prepare('INSERT INTO registers (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
     this.metaGet = this.db.prepare('SELECT value FROM meta WHERE name = ?');
     this.metaPut = this.db.prepare('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value');
-    this.writeAll = this.db.transaction((changes: Map<string, unknown>, meta: Record<string, string>, texts?: string[]) => {
-      let i = 0;
-      for (const [key, value] of changes) this.putStmt.run(key, texts ? texts[i++]! : JSON.stringify(value));
+    this.writeAll = this.db.transaction((changes: Map<string, unknown>, meta: Record<string, string>) => {
+      for (const [key, value] of changes) this.putStmt.run(key, JSON.stringify(value));
       for (const [name, value] of Object.entries(meta)) this.metaPut.run(name, value);
     });
   }
@@ -270,19 +268,11 @@ export class RegisterStore implements Store {
       this.onCommitted?.();
       return;
     }
-    // Each register is written as JSON once, for the log record and SQLite alike.
-    const texts: string[] = [];
-    const entries: string[] = [];
-    for (const [key, value] of changes) {
-      const t = JSON.stringify(value);
-      texts.push(t);
-      entries.push(`[${JSON.stringify(key)},${t}]`);
-    }
-    const record = Buffer.from(`{"r":[${entries.join(',')}],"c":${text}}\n`);
+    const record = Buffer.from(`{"r":${JSON.stringify([...changes])},"c":${text}}\n`);
     const { end } = await this.log.client.append(this.log.journal, record, 'application/x-ndjson', { expectOffset: this.logHead });
     crashPoint('derive.logged');
     this.logHead = end;
-    this.write(changes, { checkpoint: text, log: String(end) }, texts);
+    this.write(changes, { checkpoint: text, log: String(end) });
     this.onCommitted?.();
     this.snapshotter?.maybeStart(end);
   }
@@ -306,9 +296,9 @@ export class RegisterStore implements Store {
     return changes;
   }
 
-  /** Writes registers taken by `take` (the oldest waiting) and metadata, atomically; `texts`: their values as JSON already, in the map's order. */
-  write(changes: Map<string, unknown>, meta: Record<string, string>, texts?: string[]): void {
-    this.writeAll(changes, meta, texts);
+  /** Writes registers taken by `take` (the oldest waiting) and metadata, atomically. */
+  write(changes: Map<string, unknown>, meta: Record<string, string>): void {
+    this.writeAll(changes, meta);
     const i = this.waiting.indexOf(changes);
     if (i >= 0) this.waiting.splice(i, 1);
   }
