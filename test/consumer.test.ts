@@ -6,6 +6,9 @@ import { loadCatalog } from '../src/catalog/load.js';
 import { Appender } from '../src/client/appender.js';
 import { BrokerClient } from '../src/client/broker-client.js';
 import { compileCatalog } from '../src/collections/collection.js';
+import { Publisher, writeAcks } from '../src/collections/publisher.js';
+import { Router } from '../src/collections/route.js';
+import { randomProducer } from '../src/collections/uuid.js';
 import { runConsumer } from '../src/consumer/driver.js';
 import { FileStore } from '../src/consumer/file-store.js';
 import { committedDocs, ingest } from './helpers/collections.js';
@@ -108,6 +111,59 @@ test.serial('a following consumer commits each time its input stalls, and stops 
   abort.abort();
   await running;
   await assertExactlyOnce(t, b, path, 100);
+});
+
+test.serial('the stall rule: lines of an open transaction arriving (its ACK still to come) keep the consumer transaction open; it closes only once no line came for stallMs', async (t) => {
+  const b = await startBroker({ args: ['--catalog', CATALOG] });
+  t.teardown(() => cleanup(b));
+  const dir = await tempDir();
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const store = await FileStore.open<Record<string, number>>(join(dir, 'store.json'), {});
+  const client = new BrokerClient(b.url);
+  const collections = compileCatalog(await loadCatalog(CATALOG));
+  await ingestEvents(b, 0, 1);
+  // Another producer writes one transaction a line at a time, each line well within stallMs of
+  // the last, for several times stallMs in all: input keeps arriving, though none of it commits
+  // before its ACK, which comes last.
+  const STALL_MS = 300;
+  const LINES = 40;
+  const GAP_MS = 20;
+  const transactions: number[][] = [];
+  let ids: number[] = [];
+  const abort = new AbortController();
+  const running = runConsumer<{ id: number }>({
+    name: 'stalls',
+    client,
+    writer: new Appender(client),
+    collections,
+    sources: ['acme/events'],
+    store,
+    stallMs: STALL_MS,
+    maxTxnMs: 60_000, // only a stall ends a transaction here
+    signal: abort.signal,
+    app: {
+      consume: (d) => void ids.push(d.doc.id),
+      finalize: () => {
+        transactions.push(ids);
+        ids = [];
+        if (transactions.flat().length === LINES + 1) abort.abort();
+      },
+    },
+  });
+  const producer = new Publisher(new Appender(client), randomProducer());
+  const started = Date.now();
+  for (let i = 1; i <= LINES; i++) {
+    const router = new Router(collections);
+    router.add('acme/events', { id: i, key: 'a', shard: 0 }, 0);
+    await producer.publish(router.drain());
+    await new Promise((r) => setTimeout(r, GAP_MS));
+  }
+  const took = Date.now() - started;
+  await writeAcks(new Appender(client), producer.commit());
+  await running;
+  t.true(took > 2 * STALL_MS, `the open transaction was written over ${took} ms, more than the stall of ${STALL_MS} ms (else this proves nothing)`);
+  // One consumer transaction: the committed document and, once their ACK came, all the lines that kept it open.
+  t.deepEqual(transactions, [Array.from({ length: LINES + 1 }, (_, i) => i)]);
 });
 
 for (const point of ['consumer.read:120', 'consumer.append:2', 'consumer.commit:2', 'consumer.committed:2', 'consumer.ack:3']) {

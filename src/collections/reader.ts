@@ -60,7 +60,29 @@ export class CollectionReader<T = unknown> implements AsyncIterable<SequencedDoc
    * when none was committed within it. A document waited for in vain is not lost: a later
    * `take` returns it, and `checkpoint()` meanwhile counts only documents handed out.
    */
-  async take(waitMs?: number): Promise<SequencedDocument<T> | undefined> {
+  take(waitMs?: number): Promise<SequencedDocument<T> | undefined> {
+    return this.stepWaiting(waitMs);
+  }
+
+  /**
+   * `take(0)` without a promise: the next committed document if one is at hand now (read and
+   * parsed already), else undefined. For a consumer's loop, which calls it once per document.
+   */
+  takeNow(): SequencedDocument<T> | undefined {
+    for (;;) {
+      if (this.batch && this.batch.consumed < this.batch.docs.length) return this.batch.docs[this.batch.consumed++];
+      if (this.fed === this.parsed.length) {
+        if (this.done) return undefined;
+        this.startPull();
+        if (!this.pulled) return undefined;
+        if ('error' in this.pulled) throw this.pulled.error;
+        if (!this.nextChunk(this.pulled.value)) return undefined;
+      }
+      this.feed();
+    }
+  }
+
+  private async stepWaiting(waitMs: number | undefined): Promise<SequencedDocument<T> | undefined> {
     const deadline = waitMs === undefined ? undefined : Date.now() + waitMs;
     for (;;) {
       if (this.batch && this.batch.consumed < this.batch.docs.length) return this.batch.docs[this.batch.consumed++];
@@ -79,33 +101,44 @@ export class CollectionReader<T = unknown> implements AsyncIterable<SequencedDoc
           next = deadline === undefined ? await pull : await raceDeadline(pull, deadline);
           if (next === undefined) return undefined;
         }
-        this.pull = undefined;
-        this.pulled = undefined;
-        if (next.done) {
-          this.done = true;
-          return undefined;
-        }
-        this.parsed = next.value;
-        this.fed = 0;
-        // Read-ahead of one chunk: the next one is read and parsed while this one is handed out,
-        // so that `take(0)` rarely finds nothing at a chunk's end. The sequencers are fed in
-        // `take` only, so `checkpoint()` still counts documents handed out, never those read ahead.
-        if (!this.done) void this.startPull();
+        if (!this.nextChunk(next)) return undefined;
       }
-      const d = this.parsed[this.fed++]!;
-      this.linesRead++;
-      let seq = this.sequencers.get(d.journal);
-      if (!seq) {
-        this.sequencers.set(d.journal, (seq = new Sequencer<T>()));
-        const cp = this.restored[d.journal];
-        if (cp) seq.restore(cp);
-      }
-      const committed = seq.push(d);
-      // Lines before the restored read-through only rebuild state: what they committed was handed out before.
-      if (d.end <= (this.restored[d.journal]?.readThrough ?? 0)) committed.length = 0;
-      this.readThrough.set(d.journal, d.end);
-      if (committed.length > 0) this.batch = { docs: committed, consumed: 0, ackBegin: d.begin };
+      this.feed();
     }
+  }
+
+  /** Takes up a pull's result: false at the end of the read. */
+  private nextChunk(next: IteratorResult<Document<T>[]>): boolean {
+    this.pull = undefined;
+    this.pulled = undefined;
+    if (next.done) {
+      this.done = true;
+      return false;
+    }
+    this.parsed = next.value;
+    this.fed = 0;
+    // Read-ahead of one chunk: the next one is read and parsed while this one is handed out,
+    // so that `take(0)` rarely finds nothing at a chunk's end. The sequencers are fed in
+    // `take` only, so `checkpoint()` still counts documents handed out, never those read ahead.
+    void this.startPull();
+    return true;
+  }
+
+  /** Feeds the next parsed line to its journal's sequencer; what it commits becomes the batch handed out. */
+  private feed(): void {
+    const d = this.parsed[this.fed++]!;
+    this.linesRead++;
+    let seq = this.sequencers.get(d.journal);
+    if (!seq) {
+      this.sequencers.set(d.journal, (seq = new Sequencer<T>()));
+      const cp = this.restored[d.journal];
+      if (cp) seq.restore(cp);
+    }
+    const committed = seq.push(d);
+    // Lines before the restored read-through only rebuild state: what they committed was handed out before.
+    if (d.end <= (this.restored[d.journal]?.readThrough ?? 0)) committed.length = 0;
+    this.readThrough.set(d.journal, d.end);
+    if (committed.length > 0) this.batch = { docs: committed, consumed: 0, ackBegin: d.begin };
   }
 
   /**

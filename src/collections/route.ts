@@ -40,8 +40,11 @@ export class Router {
     throw new InletError('COLLECTION_NOT_FOUND', `collection ${JSON.stringify(name)} is not in the catalog (collections: ${known})`);
   }
 
-  /** Validates `doc` and combines it into the transaction; `index` names it in errors. */
-  add(name: string, doc: unknown, index: number): void {
+  /**
+   * Validates `doc` and combines it into the transaction; `index` names it in errors. With
+   * `owned`, the caller gives `doc` up (see Combiner.add): it may be held and modified as it is.
+   */
+  add(name: string, doc: unknown, index: number, owned = false): void {
     const c = this.collection(name);
     const details = { details: { collection: name, index } };
     const why = c.schema.validate(doc);
@@ -52,7 +55,7 @@ export class Router {
     let entry = this.combiners.get(c);
     if (!entry) this.combiners.set(c, (entry = { combiner: new Combiner(c.schema, c.spec.key), added: 0 }));
     try {
-      entry.combiner.add(doc);
+      entry.combiner.add(doc, owned);
     } catch (err) {
       throw err instanceof InletError ? new InletError(err.code, `${name}[${index}]: ${err.message}`, details) : err;
     }

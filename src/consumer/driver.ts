@@ -128,6 +128,19 @@ export async function runConsumer<T>(opts: ConsumerOptions<T>): Promise<void> {
 
   /** Lines read by every source so far: input that arrives without committing anything yet counts too. */
   const linesRead = () => readers.reduce((n, r) => n + r.reader.linesRead, 0);
+  /** The next committed document of any source (taking turns) if one is at hand now, without a promise. */
+  const nextNow = (): { d: SequencedDocument<T>; collection: string } | undefined => {
+    if (failure !== undefined || opts.signal?.aborted) return undefined;
+    for (let i = 0; i < readers.length; i++) {
+      const r = readers[(turn + i) % readers.length]!;
+      const d = r.reader.takeNow();
+      if (d) {
+        turn = (turn + i + 1) % readers.length;
+        return { d, collection: r.collection };
+      }
+    }
+    return undefined;
+  };
   /**
    * The next committed document of any source (taking turns), or undefined at the end or, given
    * `end`, when the input stalls (no line read for `stallMs`) or `end` (epoch ms) passes first.
@@ -137,14 +150,8 @@ export async function runConsumer<T>(opts: ConsumerOptions<T>): Promise<void> {
     let deadline = end === undefined ? undefined : Math.min(Date.now() + stallMs, end);
     for (;;) {
       if (failure !== undefined || opts.signal?.aborted) return undefined;
-      for (let i = 0; i < readers.length; i++) {
-        const r = readers[(turn + i) % readers.length]!;
-        const d = await r.reader.take(0);
-        if (d) {
-          turn = (turn + i + 1) % readers.length;
-          return { d, collection: r.collection };
-        }
-      }
+      const now = nextNow();
+      if (now) return now;
       const open = readers.filter((r) => !r.reader.done);
       if (open.length === 0) return undefined;
       // Lines that commit nothing yet (another producer's transaction, its ACK still to come) are
@@ -186,16 +193,19 @@ export async function runConsumer<T>(opts: ConsumerOptions<T>): Promise<void> {
       const router = new Router(opts.collections);
       let published = 0;
       const txn: Transaction = {
-        publish: (collection, doc) => router.add(collection, doc, published++),
+        publish: (collection, doc, opts) => router.add(collection, doc, published++, opts?.owned === true),
       };
       const opened = Date.now();
       let consumed = 0;
       let stalled = false;
       for (let item: typeof first | undefined = first; item; ) {
-        await app.consume(item.d, item.collection, txn);
+        // Awaited only when it returns a promise, and the next document taken without one when it
+        // is at hand: a backfill goes through its documents without a promise per document.
+        const consuming = app.consume(item.d, item.collection, txn);
+        if (consuming !== undefined) await consuming;
         crashPoint('consumer.read');
         const close = Date.now() >= opened + maxTxnMs || ++consumed >= txnDocs || (opts.closeOnCommit === true && committed);
-        item = close ? undefined : await next(opened + maxTxnMs);
+        item = close ? undefined : (nextNow() ?? (await next(opened + maxTxnMs)));
         stalled = !close && item === undefined && Date.now() < opened + maxTxnMs;
       }
       if (opts.firstTxnDocs !== undefined) txnDocs = consumed >= txnDocs ? Math.min(txnDocs * 2, maxTxnDocs) : stalled ? Math.min(opts.firstTxnDocs, maxTxnDocs) : txnDocs;

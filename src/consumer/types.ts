@@ -37,9 +37,10 @@ export interface Transaction {
   /**
    * Publishes a document of a collection of the catalog. It is validated now (errors are
    * thrown here), combined with the transaction's other documents of its key, and becomes
-   * visible to readers only when the transaction commits.
+   * visible to readers only when the transaction commits. With `owned`, the caller gives `doc`
+   * up: it shares nothing with what the caller keeps, and the transaction holds it without a copy.
    */
-  publish(collection: string, doc: unknown): void;
+  publish(collection: string, doc: unknown, opts?: { owned?: boolean }): void;
 }
 
 /** The application a consumer runs: Gazette's Application, cut to what derivations and materializations need. */

@@ -57,7 +57,10 @@ export class DerivationApp implements Application {
   /** The last batch started through the lambdas (`flush`), and those not yet done, oldest first. */
   private tail: Promise<void> = Promise.resolve();
   private readonly inflight: Promise<void>[] = [];
-  /** Batches flushed and not yet applied, oldest (the one applying) first. */
+  /** The last batch's first half (`register`), and whether a first half failed (no later one runs). */
+  private registering: Promise<void> = Promise.resolve();
+  private registerFailed = false;
+  /** Batches flushed and not through their first half, oldest (the one in it) first. */
   private readonly queued: Batch[] = [];
   /** The first failure of a batch: every later batch and the transaction fail with it. */
   private failed: unknown;
@@ -104,8 +107,8 @@ export class DerivationApp implements Application {
     return [...this.transforms.keys()];
   }
 
-  async consume(d: SequencedDocument, collection: string, txn: Transaction): Promise<void> {
-    if (this.failed !== undefined) throw this.failed;
+  consume(d: SequencedDocument, collection: string, txn: Transaction): Promise<void> | undefined {
+    if (this.failed !== undefined) return Promise.reject(this.failed);
     this.open.read++;
     for (const transform of this.transforms.get(collection) ?? []) {
       if (inPartitions(d.doc, transform.source, transform.spec.reads.partitions)) this.buffer.push({ d, transform });
@@ -113,8 +116,9 @@ export class DerivationApp implements Application {
     if (this.buffer.length >= this.batchSize) {
       this.flush(txn);
       // Bounded: reading runs at most this far ahead of the lambdas.
-      if (this.inflight.length > MAX_INFLIGHT) await this.inflight[0];
+      if (this.inflight.length > MAX_INFLIGHT) return this.inflight[0];
     }
+    return undefined;
   }
 
   async finalize(txn: Transaction): Promise<void> {
@@ -130,10 +134,15 @@ export class DerivationApp implements Application {
    * Starts the buffered batch through its lambdas behind the batches before it, and returns:
    * meanwhile the driver reads and decodes the next documents. Lambda calls stay one at a time,
    * in source order (a call's timeout counts its own run alone, and a failure names its own
-   * document), and so do register changes and the transaction's published documents. One call
-   * is made ahead: a batch's update lambdas, which depend on its sources alone, are called as
-   * soon as the batch before has called its publish lambdas, so the worker runs them while that
-   * batch's published documents are taken up. The first failure stops every later batch (`failed`).
+   * document), and so do register changes and the transaction's published documents.
+   * A batch goes through two halves, each in batch order: `register` (updates reduced into
+   * registers, publish lambdas called) and `publishAll` (their documents published). A batch's
+   * first half runs as soon as the one before has called its publish lambdas, not once it has
+   * published: the worker runs one batch's publish lambdas while the next batch's registers are
+   * reduced and its publish lambdas queued behind, so neither thread waits for the other's
+   * round trip. A batch's update lambdas, which depend on its sources alone, are called as soon
+   * as the batch before has called its publish lambdas. The first failure stops every later
+   * batch (`failed`); a first half's failure is taken up in batch order, by its second half.
    */
   private flush(txn: Transaction): void {
     const items = this.buffer;
@@ -143,13 +152,29 @@ export class DerivationApp implements Application {
     this.queued.push(batch);
     const ahead = this.queued.at(-2);
     if (!ahead || ahead.publishing) this.askUpdates(batch);
-    const step = this.tail.then(async () => {
+    const registered = this.registering.then(async () => {
       try {
-        if (this.failed === undefined) await this.apply(batch, txn);
+        if (this.failed !== undefined || this.registerFailed) return undefined;
+        return await this.register(batch);
       } catch (err) {
-        this.failed ??= err;
+        this.registerFailed = true;
+        throw err;
       } finally {
         this.queued.shift();
+      }
+    });
+    registered.catch(() => undefined);
+    this.registering = registered.then(
+      () => undefined,
+      () => undefined,
+    );
+    const step = this.tail.then(async () => {
+      try {
+        if (this.failed !== undefined) return;
+        const calls = await registered;
+        if (calls) await this.publishAll(batch, calls, txn);
+      } catch (err) {
+        this.failed ??= err;
       }
     });
     this.tail = step;
@@ -182,19 +207,27 @@ export class DerivationApp implements Application {
     return updates;
   }
 
-  /** Reduces a batch's updates into its registers in source order, then publishes what its publish lambdas return. */
-  private async apply(batch: Batch, txn: Transaction): Promise<void> {
+  /**
+   * A batch's first half: reduces its updates into its registers in source order, and calls its
+   * publish lambdas; returns those calls. (Then the next batch's update lambdas are called.)
+   */
+  private async register(batch: Batch): Promise<[Pending[], Promise<unknown[][]>][]> {
     const spec = this.collections.get(this.name)!.spec.derivation!;
     const updates = await this.askUpdates(batch);
     const publishArgs = new Map<Pending, unknown[]>();
-    for (const p of batch.items) {
+    // The batch's registers, read in one query and kept here as the batch changes them. From
+    // here to the last `put`, nothing awaits: no commit can change the store in between.
+    const keys = this.registersFixed ? [] : batch.items.map((p) => packKey(p.d.doc, p.transform.spec.shuffle));
+    const registers = this.registersFixed ? new Map<string, unknown>() : this.store.getMany(keys);
+    for (let i = 0; i < batch.items.length; i++) {
+      const p = batch.items[i]!;
       const t = p.transform.spec;
       if (this.registersFixed) {
         if (t.publish) publishArgs.set(p, [p.d.doc, spec.register.initial, spec.register.initial]);
         continue;
       }
-      const key = packKey(p.d.doc, t.shuffle);
-      const stored = this.store.get(key);
+      const key = keys[i]!;
+      const stored = registers.get(key);
       const previous = stored === undefined ? spec.register.initial : stored;
       let register = previous;
       const ups = updates.get(p);
@@ -210,6 +243,7 @@ export class DerivationApp implements Application {
           }
         }
         this.store.put(key, register);
+        registers.set(key, register);
       }
       if (t.publish) publishArgs.set(p, [p.d.doc, register, previous]);
     }
@@ -224,6 +258,11 @@ export class DerivationApp implements Application {
     batch.publishing = true;
     const next = this.queued[1];
     if (next) this.askUpdates(next);
+    return calls;
+  }
+
+  /** A batch's second half: publishes what its publish lambdas returned, in source order. */
+  private async publishAll(batch: Batch, calls: [Pending[], Promise<unknown[][]>][], txn: Transaction): Promise<void> {
     const published = new Map<Pending, unknown[]>();
     for (const [items, call] of calls) {
       const out = await call;
@@ -233,7 +272,8 @@ export class DerivationApp implements Application {
       for (const doc of published.get(p) ?? []) {
         // The transaction validates it against the derived collection's schema, once.
         try {
-          txn.publish(this.name, doc);
+          // Fresh from the lambdas (cloned out of their worker, or decoded): the transaction may keep it as it is.
+          txn.publish(this.name, doc, { owned: true });
         } catch (err) {
           const why = err instanceof InletError && err.code === 'INVALID_DOCUMENT' ? `is invalid against the schema of ${this.name}` : 'cannot be published';
           throw this.failure(p.transform.spec, p, `a published document ${why}: ${(err as Error).message}`, err);

@@ -5,8 +5,9 @@ import { InletError } from '../errors.js';
 /**
  * How a derivation calls its lambdas: in batches. Each call takes the argument lists of a run
  * of documents (`[source]` for update, `[source, register, previous]` for publish) and returns,
- * per document, the array of values the lambda returned. A failure is a `LambdaError` that says
- * which document of the batch (index) it concerns, when known.
+ * per document, the array of values the lambda returned, values the caller owns (they share
+ * nothing with the arguments, each other or anything else: cloned or decoded from JSON). A
+ * failure is a `LambdaError` that says which document of the batch (index) it concerns, when known.
  */
 export interface Lambdas {
   call(transform: string, kind: 'Update' | 'Publish', args: unknown[][]): Promise<unknown[][]>;

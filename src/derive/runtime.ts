@@ -15,6 +15,8 @@ import { RegisterStore } from './store.js';
 
 /** A derivation's first transaction, and the first after its input stalled, takes at most this many documents (see runConsumer). */
 const FIRST_TXN_DOCS = 256;
+/** …and no transaction more than this many (see `maxTxnDocs`). */
+const MAX_TXN_DOCS = 8192;
 
 /** Where a derivation stands, as `GET /v1/derivations` and `inlet derivations status` show it. */
 export interface DerivationStatus {
@@ -44,6 +46,8 @@ export interface DerivationRuntimeOptions {
   /** Consumer transaction bounds (see runConsumer). */
   stallMs?: number;
   maxTxnMs?: number;
+  /** Source documents per transaction at most. Default 8192. */
+  maxTxnDocs?: number;
   /** When registers are snapshotted to the lake (see snapshots.ts). */
   snapshots?: SnapshotOptions;
   /** Progress lines (snapshots written, where recovery started). */
@@ -128,6 +132,10 @@ export class DerivationRuntime {
         stallMs: this.opts.stallMs ?? 5,
         // Backfilling, transactions grow from this (small, so that the first commits come soon); live ones stay small.
         firstTxnDocs: FIRST_TXN_DOCS,
+        // A bound on what one transaction holds in memory (its source documents on their way, the
+        // documents it publishes): a backfill's transactions of a second held ~50k documents, which
+        // outlived the young generation and made GC a quarter of the main thread's time.
+        maxTxnDocs: this.opts.maxTxnDocs ?? MAX_TXN_DOCS,
         ...(this.opts.maxTxnMs !== undefined ? { maxTxnMs: this.opts.maxTxnMs } : {}),
         onProgress: (sources) => {
           r.progress = sources;

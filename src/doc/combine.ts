@@ -18,15 +18,16 @@ export class Combiner {
 
   /**
    * Reduces `doc` (as rhs) into the document held for its key; `doc` itself is neither
-   * kept nor modified. It is not validated here: validate before adding. Throws
-   * REDUCE_FAILED when the reduction fails, after which the key's document may be partly
-   * reduced: discard the combiner.
+   * kept nor modified, unless `owned`: the caller gives it up (it shares nothing with anything
+   * the caller keeps), and the first document of its key is held as it is, not copied. It is
+   * not validated here: validate before adding. Throws REDUCE_FAILED when the reduction fails,
+   * after which the key's document may be partly reduced: discard the combiner.
    */
-  add(doc: unknown): void {
+  add(doc: unknown, owned = false): void {
     const id = packKey(doc, this.key);
     const held = this.docs.get(id);
-    // The first document of a key reduces against nothing: the combiner holds a copy.
-    if (held === undefined) this.docs.set(id, { doc: this.schema.reduce(undefined, doc), adds: 1 });
+    // The first document of a key reduces against nothing: the combiner holds a copy (or the document given up).
+    if (held === undefined) this.docs.set(id, { doc: owned ? doc : this.schema.reduce(undefined, doc), adds: 1 });
     else {
       held.doc = this.schema.reduce(held.doc, doc);
       held.adds++;
