@@ -83,6 +83,43 @@ test('at load, the log is cut durably at the first line whose append ends past t
   t.deepEqual(Object.fromEntries(ProducerLog.load(dir, undefined, 1000, noCompaction(t)).durable), { a: state(0, 0, 0), b: state(0, 0, 10) });
 });
 
+test('at load, a line of an old state written after a lost append (a retry\'s) is kept, and the lost line never comes back', async (t) => {
+  const dir = await tempDir();
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const log = ProducerLog.load(dir, undefined, Infinity, noCompaction(t));
+  // b's own line was never written (its write failed); its retry, acknowledged after a's next append, recorded it.
+  await log.record('a', state(0, 0, 0));
+  await log.record('a', state(0, 1, 20));
+  await log.record('b', state(0, 0, 10));
+  await log.close();
+  // The head is 20: a's append [20, 30) was lost with the crash; b's [10, 20) was not.
+  const again = ProducerLog.load(dir, undefined, 20, noCompaction(t));
+  t.deepEqual(Object.fromEntries(again.durable), { a: state(0, 0, 0), b: state(0, 0, 10) });
+  await again.record('c', state(0, 0, 20));
+  await again.close();
+  t.deepEqual(Object.fromEntries(ProducerLog.load(dir, undefined, 1000, noCompaction(t)).durable), { a: state(0, 0, 0), b: state(0, 0, 10), c: state(0, 0, 20) });
+});
+
+test('a line cancelled while the log is still opening its file is cut, and settles: later lines and folding go on', async (t) => {
+  const dir = await tempDir();
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  let folds = 0;
+  const log = ProducerLog.load(dir, undefined, Infinity, async () => void folds++);
+  // The first line opens the file; its append fails before that is done.
+  const lost = log.log('p', state(0, 5, 100));
+  await lost.cancel();
+  await lost.written.catch(() => undefined);
+  await log.record('q', state(0, 0, 0));
+  // Past the limit the next line folds, which waits for every line in flight to settle.
+  const big = 'x'.repeat(1000);
+  await Promise.all(Array.from({ length: 1100 }, (_, i) => log.record(`f${i}${big}`, state(0, 0, 0))));
+  const folded = await Promise.race([log.record('r', state(0, 0, 0)).then(() => 'written'), new Promise((r) => setTimeout(() => r('still waiting after 5 s'), 5000))]);
+  t.is(folded, 'written');
+  t.is(folds, 1);
+  await log.close();
+  t.false((await readFile(join(dir, PRODUCER_LOG_FILE), 'utf8')).includes('"id":"p"'), 'the cancelled line is not in the file');
+});
+
 test('folding waits for the lines in flight: a line whose append is not yet durable is folded only once confirmed, never dropped', async (t) => {
   const dir = await tempDir();
   t.teardown(() => rm(dir, { recursive: true, force: true }));

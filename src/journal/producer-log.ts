@@ -58,8 +58,9 @@ export interface LoggedLine {
  * - A line is written only once its append's bytes are written to a spool. Journals are
  *   append-only and a spool leaves the broker only once every byte in it is durable, so after a
  *   crash the journal's recovered head says which lines describe durable appends: those whose
- *   `end` is at or below it. Load cuts the log at the first line past the head (the append was
- *   in flight and is gone: its retry is written again, as it must be).
+ *   `end` is at or below it. Load drops, durably, the lines past the head (their appends were
+ *   in flight and are gone: their retries are written again, as they must be) and keeps the
+ *   others, among them a retry's line of an older state written after them.
  * - An append whose bytes failed to become durable while the broker runs has its line cut
  *   (`cancel`), and the journal writes nothing more until that cut is durable: its offsets are
  *   taken by other bytes next, and a line left behind would then pass the head test.
@@ -117,7 +118,12 @@ export class ProducerLog {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       return new ProducerLog(dir, 0, durable, compact);
     }
-    let good = 0;
+    // Whole lines up to the first torn or unreadable one; of those, the lines of appends lost at
+    // a crash (past the head) are dropped, and the rest kept: a retry's line, written after later
+    // appends', may be the only record of its state.
+    let whole = 0;
+    let cut = -1;
+    const kept: string[] = [];
     for (let at = 0; at < text.length; ) {
       const nl = text.indexOf('\n', at);
       if (nl < 0) break;
@@ -128,21 +134,29 @@ export class ProducerLog {
         break;
       }
       if (typeof line?.id !== 'string' || !Number.isInteger(line.lastSeq) || !Number.isInteger(line.epoch)) break;
-      if (line.end !== undefined && line.end > head) break;
-      apply(durable, line);
-      good = at = nl + 1;
+      if (line.end !== undefined && line.end > head) {
+        if (cut < 0) cut = at;
+      } else {
+        apply(durable, line);
+        if (cut >= 0) kept.push(text.slice(at, nl + 1));
+      }
+      whole = at = nl + 1;
     }
-    if (good < text.length) {
+    let size = whole;
+    if (cut >= 0 || whole < text.length) {
       // Durably: lines of lost appends left in the file would pass the head test once the journal grows past them.
+      const tail = Buffer.from(kept.join(''), 'latin1');
+      size = (cut >= 0 ? cut : whole) + tail.length;
       const fd = openSync(path, 'r+');
       try {
-        ftruncateSync(fd, good);
+        ftruncateSync(fd, cut >= 0 ? cut : whole);
+        for (let at = 0; at < tail.length; ) at += writeSync(fd, tail, at, tail.length - at, cut + at);
         fdatasyncSync(fd);
       } finally {
         closeSync(fd);
       }
     }
-    return new ProducerLog(dir, good, durable, compact);
+    return new ProducerLog(dir, size, durable, compact);
   }
 
   /**
@@ -202,6 +216,7 @@ export class ProducerLog {
       return Promise.resolve();
     }
     if (e.pos < 0) return Promise.resolve(); // never queued: the log was closed
+    // Taken by a write (perhaps still opening the file), or written: cut from its position.
     this.settle(e);
     // Written (or perhaps written, by a write that failed): lines are written in the journal's commit order, and every append behind a failed
     // one fails too, so everything from this line on goes.
@@ -232,8 +247,14 @@ export class ProducerLog {
     // A journal deleted (and perhaps created again) meanwhile: its folder's new log is not ours.
     if (this.closed) throw new Error(`producer log ${this.path} is closed`);
     if (!this.fh) {
+      const fh = await open(this.path, constants.O_RDWR | constants.O_CREAT);
+      if (this.closed) {
+        // Closed while opening: the folder may hold another journal's log by now.
+        await fh.close().catch(() => undefined);
+        throw new Error(`producer log ${this.path} is closed`);
+      }
+      this.fh = fh;
       // Written at `size`: whatever a failed write left past it is cut first.
-      this.fh = await open(this.path, constants.O_RDWR | constants.O_CREAT);
       await this.fh.truncate(this.size);
     }
     return this.fh;
@@ -284,16 +305,18 @@ export class ProducerLog {
       }
       const entries = this.queued;
       this.queued = [];
+      // Positioned before the file is opened: a line taken from the queue is cancelled by a cut
+      // from then on (`size` moves only here).
+      const texts = entries.map((e) => JSON.stringify(e.line) + '\n');
+      const bytes = Buffer.from(texts.join(''));
+      let pos = this.size;
+      for (let i = 0; i < entries.length; i++) {
+        entries[i]!.pos = pos;
+        pos += Buffer.byteLength(texts[i]!);
+      }
+      for (const e of entries) if (!e.settled) this.open.add(e);
       try {
         const fh = await this.file();
-        const texts = entries.map((e) => JSON.stringify(e.line) + '\n');
-        const bytes = Buffer.from(texts.join(''));
-        let pos = this.size;
-        for (let i = 0; i < entries.length; i++) {
-          entries[i]!.pos = pos;
-          pos += Buffer.byteLength(texts[i]!);
-        }
-        for (const e of entries) if (!e.settled) this.open.add(e);
         // A crash here leaves appends written (as good as durable: a process's death loses no page) without their lines.
         crashPoint('producers.write');
         // A few lines: copied to the page cache on this thread (see INLINE_IO in spool.ts); the fdatasync goes to the pool.
@@ -310,7 +333,7 @@ export class ProducerLog {
       } catch (err) {
         // Whether any of these lines landed is unknown: their appends are not acknowledged, and
         // the file is reopened and cut back before the next write.
-        this.size = entries[0]!.pos >= 0 ? entries[0]!.pos : this.size;
+        this.size = entries[0]!.pos;
         await this.closeFile();
         for (const e of entries) {
           this.settle(e);
