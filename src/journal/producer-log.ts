@@ -3,6 +3,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crashPoint } from '../crashpoints.js';
 import { signal, type Signal } from './deferred.js';
+import { fsyncDir } from './fsutil.js';
 import { pruneProducers, type ProducerState } from './stream-state.js';
 
 /** The log's file in a journal's folder (`@` files are the journal's own: see removeOwnFiles). */
@@ -87,11 +88,13 @@ export class ProducerLog {
   private cutTo: number | undefined;
   private cutWaiters: { resolve(): void; reject(e: unknown): void }[] = [];
   private writing = false;
+  /** The file's folder entry is durable (fsync'd once per process, the file being created or not). */
+  private linked = false;
   /** Set by close: the journal is gone or closing; nothing is written or reopened after. */
   private closed = false;
 
   private constructor(
-    dir: string,
+    private readonly dir: string,
     size: number,
     /** The durable state of each producer: the record's, then the log's lines. */
     readonly durable: Map<string, ProducerState>,
@@ -256,6 +259,11 @@ export class ProducerLog {
       this.fh = fh;
       // Written at `size`: whatever a failed write left past it is cut first.
       await this.fh.truncate(this.size);
+      if (!this.linked) {
+        // A file just created is durable only once its folder is: an OS crash could drop it, lines and all.
+        await fsyncDir(this.dir);
+        this.linked = true;
+      }
     }
     return this.fh;
   }
