@@ -306,7 +306,7 @@ async function inletRun(
   const elu0 = performance.eventLoopUtilization();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  const rt = await DerivationRuntime.start({ catalog, client, writer: new Appender(client), module, dataDir, batchSize: 2000 });
+  const rt = await DerivationRuntime.start({ catalog, client, writer: new Appender(client), module, dataDir, batchSize: 2000, ...(process.env.D_STORES ? { stores: [process.env.D_STORES] } : {}) });
   try {
     await rt.settled();
     const seconds = (performance.now() - t0) / 1000;

@@ -52,9 +52,10 @@ export class ServedConsumers {
 
   /**
    * Starts the catalog's consumers against the broker at `url`, with `token`, or, given the
-   * broker's `authKeys`, with a token of every capability that this process signs.
+   * broker's `authKeys`, with a token of every capability that this process signs. `stores`:
+   * the broker's own stores, whose fragments the consumers' readers then open themselves.
    */
-  async start(url: string, opts: { registry: Registry; log: Logger; authKeys?: AuthKeys; token?: string }): Promise<void> {
+  async start(url: string, opts: { registry: Registry; log: Logger; authKeys?: AuthKeys; token?: string; stores?: readonly string[] }): Promise<void> {
     const catalog = this.catalog;
     const token = opts.authKeys ? await createToken(opts.authKeys, { capabilities: [...CAPABILITIES], selector: '', ttlMs: CONSUMER_TOKEN_TTL_MS }) : opts.token;
     const client = (this.client = new BrokerClient(url, { dispatcher: this.agent, ...(token ? { token } : {}) }));
@@ -72,11 +73,12 @@ export class ServedConsumers {
           ...(module ? { module } : {}),
           snapshots: this.snapshots,
           log: (fields, msg) => opts.log.info(fields, msg),
+          ...(opts.stores ? { stores: opts.stores } : {}),
         });
         opts.log.info({ derivations: this.derivations.status().map((d) => d.name) }, 'derivations started');
       }
       if (catalog.materializations.length > 0) {
-        this.materializations = await MaterializationRuntime.start({ catalog, client, writer, registry: opts.registry, ...this.txn });
+        this.materializations = await MaterializationRuntime.start({ catalog, client, writer, registry: opts.registry, ...this.txn, ...(opts.stores ? { stores: opts.stores } : {}) });
         opts.log.info({ materializations: catalog.materializations.map((m) => m.name) }, 'materializations started');
       }
     } catch (err) {

@@ -84,7 +84,8 @@ export async function serve(args: Parsed, opts: ServeOptions = {}): Promise<void
   }
   log.info({ url: running.url, dataDir: config.dataDir, store: config.store }, 'broker started');
   try {
-    await consumers?.start(running.url, { registry: registry!, log, ...(config.authKeys ? { authKeys: config.authKeys } : {}) });
+    // The consumers run in the broker's process: its stores are theirs to read history from directly.
+    await consumers?.start(running.url, { registry: registry!, log, stores: config.stores, ...(config.authKeys ? { authKeys: config.authKeys } : {}) });
   } catch (err) {
     await running.stop();
     throw err;

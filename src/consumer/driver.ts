@@ -81,6 +81,8 @@ export interface ConsumerOptions<T> {
   readonly closeOnCommit?: boolean;
   /** Keep reading live documents (default true); false ends once every source is read through. */
   readonly follow?: boolean;
+  /** Stores whose fragments the readers open themselves (see ReaderOptions.stores); default none: all through the broker. */
+  readonly stores?: readonly string[];
   /** Stops the consumer: the open transaction is abandoned (its input is read again at restart). */
   readonly signal?: AbortSignal;
   /**
@@ -108,6 +110,7 @@ export async function runConsumer<T>(opts: ConsumerOptions<T>): Promise<void> {
     collection,
     reader: new CollectionReader<T>(opts.client, collection, {
       follow: opts.follow ?? true,
+      ...(opts.stores ? { stores: opts.stores } : {}),
       ...(restored?.sources[collection] ? { checkpoint: restored.sources[collection] } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
     }),

@@ -52,6 +52,8 @@ export interface DerivationRuntimeOptions {
   snapshots?: SnapshotOptions;
   /** Progress lines (snapshots written, where recovery started). */
   log?: SnapshotLog;
+  /** Stores whose fragments the sources' readers open themselves: history straight from the lake (see ReaderOptions.stores). */
+  stores?: readonly string[];
 }
 
 interface Running {
@@ -137,6 +139,7 @@ export class DerivationRuntime {
         // outlived the young generation and made GC a quarter of the main thread's time.
         maxTxnDocs: this.opts.maxTxnDocs ?? MAX_TXN_DOCS,
         ...(this.opts.maxTxnMs !== undefined ? { maxTxnMs: this.opts.maxTxnMs } : {}),
+        ...(this.opts.stores ? { stores: this.opts.stores } : {}),
         onProgress: (sources) => {
           r.progress = sources;
           for (const w of r.waiters) w();

@@ -55,6 +55,8 @@ export interface MaterializationRuntimeOptions {
   /** Transaction bounds of the consumers (see ConsumerOptions). */
   stallMs?: number;
   maxTxnMs?: number;
+  /** Stores whose fragments the readers open themselves: history straight from the lake (see ReaderOptions.stores). */
+  stores?: readonly string[];
 }
 
 /**
@@ -189,6 +191,7 @@ export class MaterializationRuntime {
           closeOnCommit: true,
           ...(this.opts.stallMs !== undefined ? { stallMs: this.opts.stallMs } : {}),
           ...(this.opts.maxTxnMs !== undefined ? { maxTxnMs: this.opts.maxTxnMs } : {}),
+          ...(this.opts.stores ? { stores: this.opts.stores } : {}),
         });
       } catch (err) {
         await driver.close();
