@@ -6,7 +6,8 @@
  * @electric-sql/d2ts (differential dataflow) computing the same numUnreadRooms.
  *
  * inlet runs in this process (DerivationRuntime: readers, lambdas in a worker thread, registers
- * in SQLite with a recovery log) against a broker in a child process serving a file:// lake.
+ * in SQLite with a recovery log; history read straight from the lake, as under `inlet serve`) against
+ * a broker in a child process serving a file:// lake.
  */
 import { cp, mkdir, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
@@ -78,7 +79,8 @@ export async function deriveWorkload(sizes: DeriveSizes, log: (m: string) => voi
   await writeFile(join(dir.path, 'sources.flow.yaml'), SOURCES);
   await writeFile(join(dir.path, 'copy.flow.yaml'), COPY);
   await writeFile(join(dir.path, 'copy.mjs'), COPY_MODULE);
-  const broker = await startInlet(join(dir.path, 'data'), ['--catalog', join(dir.path, 'sources.flow.yaml'), '--store', `file://${join(dir.path, 'lake')}/`]);
+  const lake = `file://${join(dir.path, 'lake')}/`;
+  const broker = await startInlet(join(dir.path, 'data'), ['--catalog', join(dir.path, 'sources.flow.yaml'), '--store', lake]);
   const client = new BrokerClient(broker.url);
   try {
     log(`bench D: ingesting ${sizes.passThrough} events and ${sizes.chat} chat documents…`);
@@ -111,6 +113,7 @@ export async function deriveWorkload(sizes: DeriveSizes, log: (m: string) => voi
       matches: (d, i) => (d as { id?: number }).id === sizes.passThrough + i,
       profile: sizes.profile,
       brokerPid: broker.proc.pid,
+      stores: [lake],
     });
     const variantA = `(a) pass-through, ${sizes.passThrough.toLocaleString('en')} docs`;
     rows.push(row(variantA, 'hand-written loop', copyLoop, eventBytes));
@@ -128,6 +131,7 @@ export async function deriveWorkload(sizes: DeriveSizes, log: (m: string) => voi
       matches: (d, i) => (d as { id?: string }).id === `live-${i}`,
       profile: sizes.profile,
       brokerPid: broker.proc.pid,
+      stores: [lake],
     });
     // After inlet's run, so that its RSS growth is its own.
     const chatLoop = await handLoop(dir.path, 'chat', chat, chatReducer(lambdas));
@@ -294,6 +298,8 @@ async function inletRun(
     matches: (doc: unknown, i: number) => boolean;
     profile?: string | undefined;
     brokerPid?: number | undefined;
+    /** The lake, which the readers open themselves (as under `inlet serve`). */
+    stores: readonly string[];
   },
 ): Promise<Measured> {
   const session = live.profile ? new Session() : undefined;
@@ -306,7 +312,7 @@ async function inletRun(
   const elu0 = performance.eventLoopUtilization();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  const rt = await DerivationRuntime.start({ catalog, client, writer: new Appender(client), module, dataDir, batchSize: 2000, ...(process.env.D_STORES ? { stores: [process.env.D_STORES] } : {}) });
+  const rt = await DerivationRuntime.start({ catalog, client, writer: new Appender(client), module, dataDir, batchSize: 2000, stores: live.stores });
   try {
     await rt.settled();
     const seconds = (performance.now() - t0) / 1000;
