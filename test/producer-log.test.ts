@@ -8,6 +8,16 @@ const at = Date.now();
 const state = (epoch: number, lastSeq: number, begin: number) => ({ epoch, lastSeq, lastUpdated: at, begin, end: begin + 10 });
 const noCompaction = (t: { fail(m: string): void }) => async () => t.fail('no compaction this small');
 
+/** A log whose folds keep the record they would write (`record`) and count themselves. */
+function foldingLog(dir: string): { log: ProducerLog; record: Record<string, ReturnType<typeof state>> | undefined; compactions: number } {
+  const out = { record: undefined as Record<string, ReturnType<typeof state>> | undefined, compactions: 0 } as ReturnType<typeof foldingLog>;
+  out.log = ProducerLog.load(dir, undefined, Infinity, async () => {
+    out.compactions++;
+    out.record = out.log.snapshot();
+  });
+  return out;
+}
+
 test('lines apply over the record only when newer; a torn last line is cut and the next line lands whole after it', async (t) => {
   const dir = await tempDir();
   t.teardown(() => rm(dir, { recursive: true, force: true }));
@@ -30,21 +40,17 @@ test('lines apply over the record only when newer; a torn last line is cut and t
 test('past its limit the log is folded into the record and starts over; the record and the new log give the same state', async (t) => {
   const dir = await tempDir();
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  let record: Record<string, ReturnType<typeof state>> | undefined;
-  let compactions = 0;
-  const log: ProducerLog = ProducerLog.load(dir, undefined, Infinity, async () => {
-    compactions++;
-    record = log.snapshot();
-  });
+  const folded = foldingLog(dir);
+  const { log } = folded;
   // Over 1 MiB of lines (one write for the first, one for the rest), then one more: it compacts first.
   await Promise.all(Array.from({ length: 12_000 }, (_, i) => log.record(`p${i % 500}`, state(0, Math.floor(i / 500), i * 10))));
-  t.is(compactions, 0);
+  t.is(folded.compactions, 0);
   await log.record('late', state(0, 0, 999_999));
-  t.is(compactions, 1);
-  t.is(Object.keys(record!).length, 500);
+  t.is(folded.compactions, 1);
+  t.is(Object.keys(folded.record!).length, 500);
   await log.close();
   t.true((await readFile(join(dir, PRODUCER_LOG_FILE), 'utf8')).length < 200, 'the log started over');
-  t.deepEqual(Object.fromEntries(ProducerLog.load(dir, record, Infinity, noCompaction(t)).durable), Object.fromEntries(log.durable));
+  t.deepEqual(Object.fromEntries(ProducerLog.load(dir, folded.record, Infinity, noCompaction(t)).durable), Object.fromEntries(log.durable));
 });
 
 test('a line is durable state only once its append is confirmed too; a cancelled line is cut from the file before anything else is written', async (t) => {
@@ -123,23 +129,19 @@ test('a line cancelled while the log is still opening its file is cut, and settl
 test('folding waits for the lines in flight: a line whose append is not yet durable is folded only once confirmed, never dropped', async (t) => {
   const dir = await tempDir();
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  let record: Record<string, ReturnType<typeof state>> | undefined;
-  let compactions = 0;
-  const log: ProducerLog = ProducerLog.load(dir, undefined, Infinity, async () => {
-    compactions++;
-    record = log.snapshot();
-  });
+  const folded = foldingLog(dir);
+  const { log } = folded;
   const inFlight = log.log('x', state(0, 0, 0));
   await inFlight.written;
   // Past the limit with lines of durable appends: the next write folds first.
   await Promise.all(Array.from({ length: 12_000 }, (_, i) => log.record(`p${i % 500}`, state(0, Math.floor(i / 500), 10 + i * 10))));
   const late = log.record('late', state(0, 0, 999_999));
   for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
-  t.is(compactions, 0, 'the fold waits for x\'s append');
+  t.is(folded.compactions, 0, 'the fold waits for x\'s append');
   inFlight.confirm();
   await late;
-  t.is(compactions, 1);
-  t.deepEqual(record!.x, state(0, 0, 0), 'x is in the record the log was folded into');
+  t.is(folded.compactions, 1);
+  t.deepEqual(folded.record!.x, state(0, 0, 0), 'x is in the record the log was folded into');
   await log.close();
-  t.deepEqual(Object.fromEntries(ProducerLog.load(dir, record, Infinity, async () => undefined).durable), Object.fromEntries(log.durable));
+  t.deepEqual(Object.fromEntries(ProducerLog.load(dir, folded.record, Infinity, async () => undefined).durable), Object.fromEntries(log.durable));
 });
