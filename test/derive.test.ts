@@ -171,6 +171,32 @@ test.serial('inlet serve --catalog runs the catalog\'s derivations; GET /v1/deri
   t.regex(metrics, /inlet_derivation_lag_bytes\{derivation="acme\/totals",source="acme\/events"\} 0/);
 });
 
+test.serial('under inlet serve, a derivation reads its sources\' history straight from the lake: the broker reads none of it out of fragments', async (t) => {
+  const first = await startBroker({ args: ['--catalog', EVENTS] });
+  t.teardown(() => cleanup(first));
+  await ingestEvents(first, 0, 300);
+  // All of it in fragments in the store, none left on the broker's disk.
+  await new BrokerClient(first.url).flushFragments({ selector: 'inlet.dev/collection=acme/events' });
+  await first.stop();
+  const b = await startBroker({ dataDir: first.dataDir, args: ['--catalog', TOTALS] });
+  t.teardown(() => cleanup(b));
+  const historyRead = async () => Number(/^inlet_history_read_bytes_total (\d+)$/m.exec(await (await fetch(`${b.url}/metrics`)).text())?.[1]);
+  for (let i = 0; ; i++) {
+    const listed = (await (await fetch(`${b.url}/v1/derivations`)).json()) as { derivations: { published: number }[] };
+    if (listed.derivations[0]?.published === 300) break;
+    if (i > 500) t.fail(`not settled: ${JSON.stringify(listed)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await assertTotals(t, b, 300);
+  t.is(await historyRead(), 0);
+  // The counter counts: a reader not given the store reads the same history through the broker.
+  const [journal] = await new BrokerClient(b.url).listJournals('inlet.dev/collection=acme/events');
+  const res = await fetch(`${b.url}/v1/stream/${journal!.spec.name}?offset=0`);
+  const body = await res.arrayBuffer();
+  t.true(body.byteLength > 0);
+  t.is(await historyRead(), body.byteLength);
+});
+
 test.serial('a remote lambda gets batches of documents as JSON over HTTP, from a real local server', async (t) => {
   const batches: number[] = [];
   const server = createServer((req, res) => {

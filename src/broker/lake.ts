@@ -94,6 +94,11 @@ export class Lake {
     }
   }
 
+  /** Counts `bytes` of history read out of fragments for a reader (`inlet_history_read_bytes_total`). */
+  historyRead(bytes: number): void {
+    this.metrics.historyReadBytes.inc(bytes);
+  }
+
   /** Hands a sealed spool to the persister (the journal observer's hook). */
   onSeal(journal: Journal, spool: Spool): void {
     this.persister.enqueue(journal, spool);

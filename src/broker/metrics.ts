@@ -34,6 +34,11 @@ export class BrokerMetrics {
     buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
     registers: [this.registry],
   });
+  readonly historyReadBytes = new Counter({
+    name: 'inlet_history_read_bytes_total',
+    help: "Journal bytes the broker read out of fragments in the store for its readers (history no longer on its disk; readers given the store read it themselves).",
+    registers: [this.registry],
+  });
   readonly readers = new Gauge({
     name: 'inlet_readers',
     help: 'Open reads, by mode (catch-up, long-poll, sse).',

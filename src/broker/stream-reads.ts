@@ -50,7 +50,9 @@ export class StreamReads {
       stream.destroy();
     }
     const all = Buffer.concat(parts);
-    return all.length > max ? all.subarray(0, max) : all;
+    const out = all.length > max ? all.subarray(0, max) : all;
+    this.lake.historyRead(out.length);
+    return out;
   }
 
   /**

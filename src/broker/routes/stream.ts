@@ -170,6 +170,7 @@ export function streamRoutes(app: FastifyInstance, broker: Broker): void {
       if (persisted) {
         // Verified before the headers go out, so a corrupt fragment answers with its error code.
         const body = await broker.lake.read(persisted, offset);
+        broker.lake.historyRead(persisted.end - offset);
         if (live) reply.header(H.cursor, nextCursor(cursor));
         const upToDate = persisted.end >= journal.head;
         reply.header('content-type', journal.spec.contentType).header(H.nextOffset, formatOffset(persisted.end));
