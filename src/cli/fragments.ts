@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { BrokerClient, FragmentInfo } from '../client/broker-client.js';
 import { decompressor } from '../fragments/codecs.js';
 import { openStore } from '../fragments/stores/index.js';
+import { parseByteOffset } from '../protocol/offsets.js';
 import { Selector } from '../protocol/selectors.js';
 import { brokerClient, UsageError } from './args.js';
 import type { Parsed } from './command.js';
@@ -33,7 +34,7 @@ export async function fragments(sub: string, { values, positionals }: Parsed): P
     case 'list':
       return list(client, which, values.json === true, values.signed === true);
     case 'prune':
-      return prune(client, which, values.yes !== true, values.below === undefined ? undefined : parseOffset(values.below as string));
+      return prune(client, which, values.yes !== true, values.below === undefined ? undefined : belowFlag(values.below as string));
     case 'verify':
       return verify(client, which);
     case 'flush': {
@@ -60,10 +61,12 @@ async function list(client: BrokerClient, which: { journal?: string; selector?: 
   printTable(rows);
 }
 
-function parseOffset(text: string): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n)) throw new UsageError(`--below: must be an offset (a whole number of bytes), got ${JSON.stringify(text)}`);
-  return n;
+function belowFlag(text: string): number {
+  try {
+    return parseByteOffset(text, '--below');
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }
 
 async function prune(client: BrokerClient, which: { journal?: string; selector?: string }, dryRun: boolean, below: number | undefined): Promise<void> {

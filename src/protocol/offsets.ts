@@ -25,3 +25,18 @@ export function parseOffset(raw: string): ReadFrom {
   if (!Number.isSafeInteger(n)) throw new InletError('INVALID_OFFSET', `offset ${raw} is out of range`);
   return n;
 }
+
+/**
+ * A byte offset where a position, not a read, is meant (e.g. prune below it): a decimal offset
+ * or `<epoch>_<offset>` as the broker sends them; throws BAD_REQUEST naming `what`.
+ */
+export function parseByteOffset(raw: string, what: string): number {
+  let n: ReadFrom | undefined;
+  try {
+    n = raw === '-1' ? undefined : parseOffset(raw);
+  } catch {
+    n = undefined;
+  }
+  if (typeof n !== 'number') throw new InletError('BAD_REQUEST', `${what}: must be an offset (a whole number of bytes), got ${JSON.stringify(raw.slice(0, 64))}`);
+  return n;
+}

@@ -3,6 +3,7 @@ import { InletError } from '../../errors.js';
 import { openStore } from '../../fragments/stores/index.js';
 import type { Journal } from '../../journal/journal.js';
 import { FlushResults, FragmentList, PruneResults, type PrunedFragment } from '../../protocol/fragments.js';
+import { parseByteOffset } from '../../protocol/offsets.js';
 import { Selector } from '../../protocol/selectors.js';
 import { parseDuration } from '../../units.js';
 import { authorize, visible } from '../access/index.js';
@@ -81,10 +82,7 @@ export function fragmentRoutes(app: FastifyInstance, broker: Broker): void {
   app.post('/v1/fragments/prune', { schema: { response: { 200: PruneResults } } }, async (req): Promise<PruneResults> => {
     const q = req.query as Record<string, string | undefined>;
     const dryRun = q.dryRun !== 'false';
-    const below = q.below === undefined ? undefined : Number(q.below);
-    if (below !== undefined && !(Number.isSafeInteger(below) && below >= 0 && /^\d+$/.test(q.below!))) {
-      throw new InletError('BAD_REQUEST', `below: must be an offset (a whole number of bytes), got ${JSON.stringify(q.below)}`);
-    }
+    const below = q.below === undefined ? undefined : parseByteOffset(q.below, 'below');
     const pruned: PrunedFragment[] = [];
     for (const j of pick(req)) {
       const retention = parseDuration(j.spec.fragment.retention) ?? 0;
