@@ -1,7 +1,7 @@
 import type { JournalWriter } from '../client/journal-writer.js';
 import { crashPoint } from '../crashpoints.js';
 import { InletError } from '../errors.js';
-import { partitionSpec, type Routed } from './route.js';
+import { partitionSpec, type EncodedLines, type Routed } from './route.js';
 import { ACK_TXN, buildUuid, ClockSource, CONTINUE_TXN, ZERO_CLOCK } from './uuid.js';
 
 /**
@@ -68,7 +68,7 @@ export class Publisher {
   encode(routed: Routed): Map<string, Buffer> {
     const bodies = new Map<string, Buffer>();
     for (const name of [...routed.journals.keys()].sort()) {
-      const docs = routed.journals.get(name)!.docs;
+      const { docs, encoded } = routed.journals.get(name)!;
       const lines: string[] = new Array(docs.length + 1);
       lines[0] = this.written.has(name) ? '' : ackLine(this.producer, this.committed);
       for (let i = 0; i < docs.length; i++) {
@@ -78,7 +78,21 @@ export class Publisher {
         doc._meta = { uuid: buildUuid(this.producer, this.clock, CONTINUE_TXN) };
         lines[i + 1] = JSON.stringify(doc) + '\n';
       }
-      bodies.set(name, Buffer.from(lines.join('')));
+      const head = Buffer.from(lines.join(''));
+      if (encoded.length === 0) {
+        bodies.set(name, head);
+        continue;
+      }
+      const parts: Buffer[] = [head];
+      for (const e of encoded) {
+        const body = Buffer.from(e.body.buffer, e.body.byteOffset, e.body.byteLength);
+        for (const end of e.ends) {
+          this.clock = this.clocks.next();
+          body.write(buildUuid(this.producer, this.clock, CONTINUE_TXN), end - UUID_FROM_END, 'latin1');
+        }
+        parts.push(body);
+      }
+      bodies.set(name, Buffer.concat(parts));
     }
     for (const name of bodies.keys()) this.written.add(name);
     return bodies;
@@ -150,6 +164,37 @@ export async function writeAcks(writer: JournalWriter, intents: AckIntents, cras
 
 /** Append failures no retry can fix: the journal takes no more appends. */
 const PERMANENT = new Set(['JOURNAL_NOT_FOUND', 'STREAM_CLOSED', 'OFFSET_GONE']);
+
+/** What `encodeLines` writes where each line's UUID goes: the publisher overwrites it. */
+const UUID_PLACEHOLDER = '00000000-0000-1000-8000-000000000000';
+/** Where a line's UUID starts, counted back from the line's end: `<uuid>"}}\n`. */
+const UUID_FROM_END = UUID_PLACEHOLDER.length + 4;
+
+/**
+ * Documents as NDJSON for `Publisher.encode` to take up as they are (`EncodedLines`), where
+ * they were made (a derivation's lambda worker), so that the thread that publishes need not
+ * encode them: each line ends in `"_meta":{"uuid":"<placeholder>"}}`, whatever `_meta` the document
+ * held dropped (the publisher's `_meta` replaces it). The documents are modified (`_meta`).
+ */
+export function encodeLines(docs: Record<string, unknown>[]): EncodedLines {
+  const lines: string[] = new Array(docs.length);
+  const ends = new Int32Array(docs.length);
+  let at = 0;
+  for (let i = 0; i < docs.length; i++) {
+    const doc = docs[i]!;
+    // Undefined rather than deleted: JSON leaves it out, and the object keeps its shape.
+    if (doc._meta !== undefined) doc._meta = undefined;
+    const json = JSON.stringify(doc);
+    const line = `${json.length > 2 ? `${json.slice(0, -1)},` : '{'}"_meta":{"uuid":"${UUID_PLACEHOLDER}"}}\n`;
+    lines[i] = line;
+    at += Buffer.byteLength(line);
+    ends[i] = at;
+  }
+  const body = Buffer.from(lines.join(''));
+  // On an ArrayBuffer of its own (small ones are slices of Node's pool), so that it can be transferred.
+  if (body.byteOffset === 0 && body.buffer.byteLength === body.length) return { body, ends };
+  return { body: new Uint8Array(body), ends };
+}
 
 function ackLine(producer: string, clock: string): string {
   return JSON.stringify({ _meta: { uuid: buildUuid(producer, clock, ACK_TXN), ack: true } }) + '\n';

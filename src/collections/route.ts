@@ -11,6 +11,26 @@ export interface JournalPart {
   readonly collection: Collection;
   readonly values: PartitionValue[];
   readonly docs: Record<string, unknown>[];
+  /** Documents validated, combined and encoded elsewhere (`Router.addEncoded`), written after `docs`. */
+  readonly encoded: EncodedLines[];
+}
+
+/**
+ * Documents of one partition journal encoded as NDJSON by someone else (a derivation's lambda
+ * worker, `encodeLines`), each line ending in `"_meta":{"uuid":"…"}}` with a placeholder the
+ * publisher overwrites (`Publisher.encode`): the documents go out under its producer and clocks.
+ */
+export interface EncodedLines {
+  readonly body: Uint8Array;
+  /** The end offset in `body` of each line, in order. */
+  readonly ends: Int32Array;
+}
+
+/** The documents of a transaction that were validated, combined and encoded elsewhere, for one partition journal. */
+export interface EncodedPart extends EncodedLines {
+  readonly collection: string;
+  readonly journal: string;
+  readonly values: PartitionValue[];
 }
 
 /** A transaction's documents, validated, combined by key and routed to partition journals. */
@@ -29,6 +49,7 @@ export interface Routed {
  */
 export class Router {
   private readonly combiners = new Map<Collection, { combiner: Combiner; added: number }>();
+  private encoded: EncodedPart[] = [];
 
   constructor(private readonly collections: ReadonlyMap<string, Collection>) {}
 
@@ -62,6 +83,16 @@ export class Router {
     entry.added++;
   }
 
+  /**
+   * Adds documents combined elsewhere (see EncodedLines). They are not combined with the others
+   * of their keys: whoever encoded them combined them with every other document of the
+   * transaction. `Routed.received` counts them as combined.
+   */
+  addEncoded(part: EncodedPart): void {
+    this.collection(part.collection);
+    this.encoded.push(part);
+  }
+
   /** The combined documents by partition journal; the router is empty afterwards. */
   drain(): Routed {
     const journals = new Map<string, JournalPart>();
@@ -92,12 +123,20 @@ export class Router {
               details: { collection: name, index: i },
             });
           }
-          journals.set(journal, (part = { collection: c, values, docs: [] }));
+          journals.set(journal, (part = { collection: c, values, docs: [], encoded: [] }));
         }
         part.docs.push(doc as Record<string, unknown>);
       });
     }
     this.combiners.clear();
+    for (const e of this.encoded) {
+      let part = journals.get(e.journal);
+      if (!part) journals.set(e.journal, (part = { collection: this.collection(e.collection), values: e.values, docs: [], encoded: [] }));
+      part.encoded.push(e);
+      received += e.ends.length;
+      stored += e.ends.length;
+    }
+    this.encoded = [];
     return { journals, received, stored };
   }
 }

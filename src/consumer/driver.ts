@@ -197,6 +197,7 @@ export async function runConsumer<T>(opts: ConsumerOptions<T>): Promise<void> {
       let published = 0;
       const txn: Transaction = {
         publish: (collection, doc, opts) => router.add(collection, doc, published++, opts?.owned === true),
+        publishEncoded: (part) => router.addEncoded(part),
       };
       const opened = Date.now();
       let consumed = 0;

@@ -1,5 +1,6 @@
 import type { AckIntents } from '../collections/publisher.js';
 import type { ReadCheckpoint } from '../collections/reader.js';
+import type { EncodedPart } from '../collections/route.js';
 import type { SequencedDocument } from '../collections/sequencer.js';
 
 /**
@@ -41,6 +42,12 @@ export interface Transaction {
    * up: it shares nothing with what the caller keeps, and the transaction holds it without a copy.
    */
   publish(collection: string, doc: unknown, opts?: { owned?: boolean }): void;
+  /**
+   * Publishes documents that were validated, combined with every other document of their keys
+   * that this transaction publishes, and encoded elsewhere (a derivation's lambda worker): they
+   * are written as they are, under the transaction's producer and clocks.
+   */
+  publishEncoded(part: EncodedPart): void;
 }
 
 /** The application a consumer runs: Gazette's Application, cut to what derivations and materializations need. */

@@ -5,8 +5,8 @@ import type { SequencedDocument } from '../collections/sequencer.js';
 import type { Application, Transaction } from '../consumer/types.js';
 import { cloneJson, packKey } from '../doc/json.js';
 import { CollectionSchema } from '../doc/schema.js';
-import { InletError } from '../errors.js';
-import { LambdaError, type Lambdas } from './lambdas.js';
+import { InletError, type ErrorCode } from '../errors.js';
+import { LambdaError, type LambdaOutput, type Lambdas } from './lambdas.js';
 import type { RegisterStore } from './store.js';
 
 /** Batches started through the lambdas and not yet published, beyond which `consume` waits. */
@@ -71,6 +71,8 @@ export class DerivationApp implements Application {
    * is and stays `initial`, so it is not looked up per document.
    */
   private readonly registersFixed: boolean;
+  /** Where the publish lambdas' documents are published, when not here (see LambdaOutput). */
+  private readonly output: LambdaOutput | undefined;
   readonly counters: DerivationCounters = { read: 0, published: 0 };
   /** Counts of the open transaction, then of those waiting for their commit, oldest first. */
   private open: DerivationCounters = { read: 0, published: 0 };
@@ -100,6 +102,7 @@ export class DerivationApp implements Application {
       this.transforms.set(t.reads.name, list);
     }
     this.registersFixed = spec.transforms.every((t) => !t.update) && store.empty();
+    this.output = lambdas.output;
   }
 
   /** The collections the derivation reads. */
@@ -125,6 +128,16 @@ export class DerivationApp implements Application {
     this.flush(txn);
     await this.tail;
     if (this.failed !== undefined) throw this.failed;
+    if (this.output) {
+      let parts;
+      try {
+        parts = await this.output.drain();
+      } catch (err) {
+        const code = err instanceof LambdaError && err.publishing ? (err.publishing as ErrorCode) : 'DERIVATION_FAILED';
+        throw (this.failed = new InletError(code, `derivation ${this.name}: ${(err as Error).message}`, { cause: err }));
+      }
+      for (const part of parts) txn.publishEncoded(part);
+    }
     // The driver commits the store next, and transactions commit in order.
     this.committing.push(this.open);
     this.open = { read: 0, published: 0 };
@@ -196,7 +209,7 @@ export class DerivationApp implements Application {
     const calls: [Pending[], Promise<unknown[][]>][] = [];
     for (const items of byTransform.values()) {
       const t = items[0]!.transform.spec;
-      if (t.update) calls.push([items, this.call(t, 'Update', items, items.map((p) => [p.d.doc]))]);
+      if (t.update) calls.push([items, this.call<never>(t, 'Update', items, items.map((p) => [p.d.doc]))]);
     }
     for (const [, call] of calls) call.catch(() => undefined);
     const updates = new Map<Pending, unknown[]>();
@@ -211,7 +224,7 @@ export class DerivationApp implements Application {
    * A batch's first half: reduces its updates into its registers in source order, and calls its
    * publish lambdas; returns those calls. (Then the next batch's update lambdas are called.)
    */
-  private async register(batch: Batch): Promise<[Pending[], Promise<unknown[][]>][]> {
+  private async register(batch: Batch): Promise<Calls> {
     const spec = this.collections.get(this.name)!.spec.derivation!;
     const updates = await this.askUpdates(batch);
     const publishArgs = new Map<Pending, unknown[]>();
@@ -249,10 +262,12 @@ export class DerivationApp implements Application {
     }
 
     // Publishes, then the documents go out in source order.
-    const calls: [Pending[], Promise<unknown[][]>][] = [];
+    const calls: Calls = [];
     for (const items of batch.byTransform.values()) {
       const t = items[0]!.transform.spec;
-      if (t.publish) calls.push([items, this.call(t, 'Publish', items, items.map((p) => publishArgs.get(p)!))]);
+      if (!t.publish) continue;
+      const args = items.map((p) => publishArgs.get(p)!);
+      calls.push([items, this.output ? this.call(t, 'Publish', items, () => this.output!.publish(t.name, args)) : this.call(t, 'Publish', items, args)]);
     }
     for (const [, call] of calls) call.catch(() => undefined);
     batch.publishing = true;
@@ -261,13 +276,18 @@ export class DerivationApp implements Application {
     return calls;
   }
 
-  /** A batch's second half: publishes what its publish lambdas returned, in source order. */
-  private async publishAll(batch: Batch, calls: [Pending[], Promise<unknown[][]>][], txn: Transaction): Promise<void> {
+  /**
+   * A batch's second half: publishes what its publish lambdas returned, in source order (or,
+   * with `output`, counts what they published where they ran).
+   */
+  private async publishAll(batch: Batch, calls: Calls, txn: Transaction): Promise<void> {
     const published = new Map<Pending, unknown[]>();
     for (const [items, call] of calls) {
       const out = await call;
-      items.forEach((p, i) => published.set(p, out[i]!));
+      if (out instanceof Int32Array) for (const n of out) this.open.published += n;
+      else items.forEach((p, i) => published.set(p, out[i]!));
     }
+    if (published.size === 0) return;
     for (const p of batch.items) {
       for (const doc of published.get(p) ?? []) {
         // The transaction validates it against the derived collection's schema, once.
@@ -275,24 +295,32 @@ export class DerivationApp implements Application {
           // Fresh from the lambdas (cloned out of their worker, or decoded): the transaction may keep it as it is.
           txn.publish(this.name, doc, { owned: true });
         } catch (err) {
-          const why = err instanceof InletError && err.code === 'INVALID_DOCUMENT' ? `is invalid against the schema of ${this.name}` : 'cannot be published';
-          throw this.failure(p.transform.spec, p, `a published document ${why}: ${(err as Error).message}`, err);
+          throw this.failure(p.transform.spec, p, `a published document ${this.cannot(err instanceof InletError ? err.code : undefined)}: ${(err as Error).message}`, err);
         }
         this.open.published++;
       }
     }
   }
 
-  private async call(t: TransformSpec, kind: 'Update' | 'Publish', items: Pending[], args: unknown[][]): Promise<unknown[][]> {
+  /** Calls a lambda over a batch (its arguments, or how to call it), naming the document a failure concerns. */
+  private async call<R>(t: TransformSpec, kind: 'Update' | 'Publish', items: Pending[], how: unknown[][] | (() => Promise<R>)): Promise<R | unknown[][]> {
     try {
-      return await this.lambdas.call(t.name, kind, args);
+      return await (typeof how === 'function' ? how() : this.lambdas.call(t.name, kind, how));
     } catch (err) {
       const index = err instanceof LambdaError ? err.index : undefined;
-      const stack = err instanceof LambdaError ? err.lambdaStack : undefined;
       const p = items[index ?? 0]!;
+      if (err instanceof LambdaError && err.publishing) {
+        throw this.failure(t, p, `a published document ${this.cannot(err.publishing)}: ${err.message}`, err);
+      }
+      const stack = err instanceof LambdaError ? err.lambdaStack : undefined;
       const which = index === undefined && items.length > 1 ? ` (a batch of ${items.length} from)` : '';
       throw this.failure(t, p, `${t.name}${kind}${which}: ${(err as Error).message}${stack ? `\n${stack}` : ''}`, err);
     }
+  }
+
+  /** Why a document could not be published (by the code of the error met), as failures say it. */
+  private cannot(code: string | undefined): string {
+    return code === 'INVALID_DOCUMENT' ? `is invalid against the schema of ${this.name}` : 'cannot be published';
   }
 
   private failure(t: TransformSpec, p: Pending, why: string, cause?: unknown): InletError {
@@ -302,6 +330,9 @@ export class DerivationApp implements Application {
     });
   }
 }
+
+/** A batch's publish calls per transform: the documents returned, or (LambdaOutput) how many. */
+type Calls = [Pending[], Promise<unknown[][] | Int32Array>][];
 
 function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
   const out = new Map<string, T[]>();

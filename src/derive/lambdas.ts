@@ -1,6 +1,11 @@
+import { extname } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { request } from 'undici';
+import type { CollectionSpec } from '../catalog/types.js';
+import type { EncodedPart } from '../collections/route.js';
 import { InletError } from '../errors.js';
+import type { WorkerData, WorkerReply, WorkerRequest } from './lambda-worker.js';
 
 /**
  * How a derivation calls its lambdas: in batches. Each call takes the argument lists of a run
@@ -11,7 +16,22 @@ import { InletError } from '../errors.js';
  */
 export interface Lambdas {
   call(transform: string, kind: 'Update' | 'Publish', args: unknown[][]): Promise<unknown[][]>;
+  /** Set when the publish lambdas' documents are published where the lambdas run (see LambdaOutput). */
+  readonly output?: LambdaOutput | undefined;
   close(): Promise<void>;
+}
+
+/**
+ * Publish lambdas whose documents stay where they ran: each is validated against the derived
+ * collection's schema and combined there into the open transaction, and `drain` ends the
+ * transaction with its documents encoded for `Transaction.publishEncoded`. A document that
+ * cannot be published fails the call with a LambdaError whose `publishing` is the error's code.
+ */
+export interface LambdaOutput {
+  /** Calls a transform's publish lambda per argument list; resolves with how many documents each returned. */
+  publish(transform: string, args: unknown[][]): Promise<Int32Array>;
+  /** The open transaction's documents, combined and encoded per partition journal; opens the next. */
+  drain(): Promise<EncodedPart[]>;
 }
 
 /** A lambda's failure: the message (with the lambda's stack) and the batch index of the document. */
@@ -20,74 +40,33 @@ export class LambdaError extends Error {
     message: string,
     readonly index: number | undefined,
     readonly lambdaStack?: string,
+    /** The code of the error met publishing a document the lambda returned (LambdaOutput), if that was it. */
+    readonly publishing?: string,
   ) {
     super(message);
   }
 }
 
-/** What the lambda worker runs: loads the bundle, instantiates the class, calls methods per batch. */
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const { module, className, progress } = workerData;
-// Stacks name the catalog's .flow.ts lines (the bundle's source map), not the bundle's.
-process.setSourceMapsEnabled(true);
-const own = (stack) => stack && String(stack).split('\\n').filter((l) => !l.includes('[worker eval]')).join('\\n');
-const at = new Int32Array(progress);
-let instance;
-const ready = import(module).then((m) => {
-  const C = m[className];
-  if (typeof C !== 'function') throw new Error('the module exports no class ' + className);
-  instance = new C();
-});
-parentPort.on('message', async ({ id, method, args }) => {
-  try {
-    await ready;
-  } catch (err) {
-    parentPort.postMessage({ id, error: { message: String(err && err.message || err), stack: own(err && err.stack) } });
-    return;
-  }
-  const fn = instance[method];
-  if (typeof fn !== 'function') {
-    parentPort.postMessage({ id, error: { message: 'class ' + className + ' has no method ' + method } });
-    return;
-  }
-  const results = new Array(args.length);
-  for (let i = 0; i < args.length; i++) {
-    Atomics.store(at, 0, i);
-    let r;
-    try {
-      r = await fn.apply(instance, args[i]);
-    } catch (err) {
-      parentPort.postMessage({ id, error: { index: i, message: String(err && err.message || err), stack: own(err && err.stack) } });
-      return;
-    }
-    if (r === undefined || r === null) r = [];
-    if (!Array.isArray(r)) {
-      parentPort.postMessage({ id, error: { index: i, message: method + ' returned ' + typeof r + ', not an array' } });
-      return;
-    }
-    results[i] = r;
-  }
-  parentPort.postMessage({ id, results });
-});
-`;
-
 interface Call {
-  id: number;
-  method: string;
-  args: unknown[][];
-  resolve: (r: unknown[][]) => void;
+  request: WorkerRequest;
+  /** What the request is called in errors (a method, or the transaction's end). */
+  what: string;
+  resolve: (r: WorkerReply) => void;
   reject: (e: Error) => void;
 }
 
+/** The worker's entry: compiled beside this file, or its TypeScript source when inlet itself runs from source (under tsx). */
+const WORKER_ENTRY = new URL(`./lambda-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
+
 /**
  * The TypeScript lambdas of one derivation, in a worker thread of their own (off the event
- * loop; a lambda that loops forever is ended by terminating its worker). `module` is the path
- * of the ESM bundle exporting `className`. Calls run one at a time in the order they were made:
- * a caller may make the next before the last has answered, and the worker takes it up as soon
- * as it is done with the last. A call that runs past `timeoutMs` (counted from when the worker
- * takes it up) terminates the worker and fails naming the document it was at; the worker is
- * then unusable, and the calls waiting behind it fail with the same error.
+ * loop; a lambda that loops forever is ended by terminating its worker; lambda-worker.ts).
+ * `module` is the path of the ESM bundle exporting `className`. Calls run one at a time in the
+ * order they were made: a caller may make the next before the last has answered, and the worker
+ * takes it up as soon as it is done with the last. A call that runs past `timeoutMs` (counted
+ * from when the worker takes it up) terminates the worker and fails naming the document it was
+ * at; the worker is then unusable, and the calls waiting behind it fail with the same error.
+ * Given `derived` (the derivation's collection), `output` publishes in the worker.
  */
 export class WorkerLambdas implements Lambdas {
   private readonly worker: Worker;
@@ -97,29 +76,55 @@ export class WorkerLambdas implements Lambdas {
   private timer: NodeJS.Timeout | undefined;
   private nextId = 0;
   private dead: Error | undefined;
+  /** Whether the worker has loaded its own modules: calls are timed from then on. */
+  private booted = false;
+  readonly output: LambdaOutput | undefined;
 
-  constructor(module: string, className: string, private readonly timeoutMs: number) {
-    const url = module.startsWith('file:') ? module : new URL(`file://${module}`).href;
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { module: url, className, progress: this.progress }, execArgv: [] });
+  constructor(module: string, className: string, private readonly timeoutMs: number, derived?: CollectionSpec) {
+    const url = module.startsWith('file:') ? module : pathToFileURL(module).href;
+    const workerData: WorkerData = { module: url, className, progress: this.progress, ...(derived ? { derived } : {}) };
+    this.worker = WORKER_ENTRY.pathname.endsWith('.ts')
+      ? new Worker(`import(${JSON.stringify(TSX_API)}).then((t) => { t.register(); return import(${JSON.stringify(WORKER_ENTRY.href)}); });`, {
+          eval: true,
+          workerData,
+          execArgv: [],
+        })
+      : new Worker(WORKER_ENTRY, { workerData, execArgv: [] });
     this.worker.unref();
-    this.worker.on('message', (m: { id: number; results?: unknown[][]; error?: { message: string; stack?: string; index?: number } }) => {
+    this.worker.on('message', (m: WorkerReply) => {
+      if ('booted' in m) {
+        this.booted = true;
+        this.arm();
+        return;
+      }
       const call = this.queue[0];
-      if (!call || call.id !== m.id) return;
+      if (!call || call.request.id !== m.id) return;
       clearTimeout(this.timer);
       this.queue.shift();
       // The next call first: the worker runs it while this one's results are taken up.
       this.start();
-      if (m.error) call.reject(new LambdaError(m.error.message, m.error.index, m.error.stack));
-      else call.resolve(m.results!);
+      if ('error' in m) call.reject(new LambdaError(m.error.message, m.error.index, m.error.stack, m.error.publishing));
+      else call.resolve(m);
     });
     this.worker.on('error', (err) => this.fail(new LambdaError(`the lambda worker failed: ${err.message}`, undefined, err.stack)));
     this.worker.on('exit', (code) => this.fail(new LambdaError(`the lambda worker exited (${code})`, undefined)));
+    this.output = derived
+      ? {
+          publish: async (transform, args) => ((await this.send({ id: this.nextId++, method: `${transform}Publish`, args, publish: true }, `${transform}Publish`)) as { counts: Int32Array }).counts,
+          drain: async () => ((await this.send({ id: this.nextId++, drain: true }, 'publishing the transaction')) as { parts: EncodedPart[] }).parts,
+        }
+      : undefined;
   }
 
-  call(transform: string, kind: 'Update' | 'Publish', args: unknown[][]): Promise<unknown[][]> {
+  async call(transform: string, kind: 'Update' | 'Publish', args: unknown[][]): Promise<unknown[][]> {
+    const method = `${transform}${kind}`;
+    return ((await this.send({ id: this.nextId++, method, args }, method)) as { results: unknown[][] }).results;
+  }
+
+  private send(request: WorkerRequest, what: string): Promise<WorkerReply> {
     if (this.dead) return Promise.reject(this.dead);
     return new Promise((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, method: `${transform}${kind}`, args, resolve, reject });
+      this.queue.push({ request, what, resolve, reject });
       if (this.queue.length === 1) this.start();
     });
   }
@@ -128,12 +133,19 @@ export class WorkerLambdas implements Lambdas {
   private start(): void {
     const call = this.queue[0];
     if (!call || this.dead) return;
+    this.worker.postMessage(call.request);
+    this.arm();
+  }
+
+  /** Times the call under way, once the worker has booted. */
+  private arm(): void {
+    const call = this.queue[0];
+    if (!call || this.dead || !this.booted) return;
     this.timer = setTimeout(() => {
-      const index = Atomics.load(new Int32Array(this.progress), 0);
-      this.fail(new LambdaError(`${call.method} ran past its timeout of ${this.timeoutMs} ms`, index));
+      const index = 'drain' in call.request ? undefined : Atomics.load(new Int32Array(this.progress), 0);
+      this.fail(new LambdaError(`${call.what} ran past its timeout of ${this.timeoutMs} ms`, index));
       void this.worker.terminate();
     }, this.timeoutMs);
-    this.worker.postMessage({ id: call.id, method: call.method, args: call.args });
   }
 
   /** Fails the call under way with `err` and, with the first error the worker met, every call waiting. */
@@ -150,6 +162,9 @@ export class WorkerLambdas implements Lambdas {
     await this.worker.terminate();
   }
 }
+
+/** tsx's loader, for a worker running inlet's TypeScript sources (tests); resolved only then. */
+const TSX_API = WORKER_ENTRY.pathname.endsWith('.ts') ? import.meta.resolve('tsx/esm/api') : '';
 
 /**
  * Remote lambdas: each batch is one HTTP POST of the JSON array of argument lists to the

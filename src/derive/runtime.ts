@@ -264,9 +264,13 @@ function lambdasOf(spec: CollectionSpec, opts: DerivationRuntimeOptions): Lambda
     }
   }
   if (typescript && !opts.module) throw new InletError('INVALID_CATALOG', `derivation ${spec.name} (${spec.source}) has typescript lambdas, and no module was built`);
-  const worker = typescript ? new WorkerLambdas(opts.module!, typeName(spec.name), timeout) : undefined;
+  // The documents are published in the worker when every publish lambda runs there: one
+  // combiner must see all of a transaction's documents.
+  const publishHere = d.transforms.some((t) => t.publish && 'remote' in t.publish);
+  const worker = typescript ? new WorkerLambdas(opts.module!, typeName(spec.name), timeout, publishHere ? undefined : spec) : undefined;
   const http = new RemoteLambdas(remote, timeout);
   return {
+    output: worker?.output,
     call: (transform, kind, args) => (remote[`${transform}${kind}`] ? http.call(transform, kind, args) : worker!.call(transform, kind, args)),
     close: async () => {
       await worker?.close();
