@@ -34,7 +34,7 @@ try {
       const j = next++ % R;
       store.put(`key-${j}`, { i, j, total: i * j, label: `register ${j}` });
     }
-    await store.commit({ sources: {}, ackIntents: {}, lastCommitted: String(i) } as unknown as ConsumerCheckpoint, Promise.resolve());
+    await store.commit(Promise.resolve({ sources: {}, ackIntents: {}, lastCommitted: String(i) } as unknown as ConsumerCheckpoint));
   };
   for (let i = 0; i < C; i++) await commit(i);
   const head = (await client.head(journal)).writeHead;

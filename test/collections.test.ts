@@ -1,7 +1,8 @@
 import test from 'ava';
 import { collectionSelector, encodePartitionValue, lagMs, partitionJournal, partitionLabels } from '../src/collections/partitions.js';
 import { Sequencer, type SequencedDocument } from '../src/collections/sequencer.js';
-import { ACK_TXN, buildUuid, clockTime, ClockSource, CONTINUE_TXN, namedProducer, OUTSIDE_TXN, parseUuid, randomProducer } from '../src/collections/uuid.js';
+import fc from 'fast-check';
+import { ACK_TXN, buildUuid, buildUuids, clockTime, ClockSource, CONTINUE_TXN, namedProducer, OUTSIDE_TXN, parseUuid, randomProducer, trailingUuid } from '../src/collections/uuid.js';
 import { Selector } from '../src/protocol/selectors.js';
 import { validateJournalName } from '../src/protocol/names.js';
 
@@ -17,6 +18,45 @@ test('uuids carry producer, clock and flags, and parse back', (t) => {
   }
   t.is(parseUuid('not-a-uuid'), undefined);
   t.is(parseUuid('123e4567-e89b-42d3-a456-426614174000'), undefined, 'v4 uuids are not ours');
+});
+
+test('parseUuid accepts exactly the UUIDs of our layout (v1, RFC 4122 variant, lowercase hex), however a character is changed', (t) => {
+  const ours = /^([0-9a-f]{8})-([0-9a-f]{4})-1([0-9a-f]{3})-([89ab][0-9a-f]{3})-([0-9a-f]{12})$/;
+  const uuid = buildUuid(randomProducer(), new ClockSource().next(), CONTINUE_TXN);
+  fc.assert(
+    fc.property(fc.nat(40), fc.constantFrom(...'0123456789abcdefABCDEF-1gz_'), (at, ch) => {
+      const changed = uuid.slice(0, at) + ch + uuid.slice(at + 1);
+      t.is(parseUuid(changed) !== undefined, ours.test(changed), changed);
+    }),
+    { numRuns: 500 },
+  );
+});
+
+test('buildUuids makes the UUIDs of consecutive clocks that buildUuid makes, across a carry out of the low bits', (t) => {
+  const producer = randomProducer();
+  for (const first of [0x01ed8c3a6f2b4c10n, 0x01ed8c3fffffffe0n, 0x01ed8cffffffffffn]) {
+    const got: string[] = [];
+    buildUuids(producer, first, 50, CONTINUE_TXN, (u, i) => (got[i] = u));
+    t.deepEqual(
+      got,
+      Array.from({ length: 50 }, (_, i) => buildUuid(producer, (first + BigInt(i)).toString(16).padStart(16, '0'), CONTINUE_TXN)),
+    );
+  }
+  const clocks = new ClockSource();
+  const before = clocks.next();
+  const { first, last } = clocks.reserve(10);
+  t.true(first.toString(16).padStart(16, '0') > before && BigInt(`0x${last}`) === first + 9n && clocks.next() > last);
+});
+
+test('trailingUuid reads the top-level _meta.uuid at the end of a line, and nothing else', (t) => {
+  const uuid = buildUuid(randomProducer(), new ClockSource().next(), CONTINUE_TXN);
+  t.is(trailingUuid(JSON.stringify({ a: 1, _meta: { uuid } })), uuid);
+  t.is(trailingUuid(JSON.stringify({ _meta: { uuid } })), uuid);
+  t.is(trailingUuid(JSON.stringify({ a: { _meta: { uuid } } })), undefined, 'nested');
+  t.is(trailingUuid(JSON.stringify({ _meta: { uuid }, a: 1 })), undefined, 'not at the end');
+  t.is(trailingUuid(JSON.stringify({ _meta: { uuid, ack: true } })), undefined, 'more than the uuid');
+  t.is(trailingUuid(JSON.stringify({ s: '"_meta":{"uuid":"' + uuid + '"}}' })), undefined, 'inside a string');
+  t.is(trailingUuid(`{"a":1, "_meta":{"uuid":"${uuid}"} }`), undefined, 'spaces');
 });
 
 test('clocks increase strictly, track wall time, and never go below an observed clock', (t) => {
@@ -57,11 +97,15 @@ test('time lag: the age of the last transaction read in each journal still behin
   t.is(lagMs({ e: 10 }, { e: { readThrough: 0, producers: { p: { lastAck: clockAt(now + 3_000), begin: -1 } } } }, now, now - 5_000), 0);
 });
 
-function docOf(producer: string, clock: string, flags: number, body: Record<string, unknown> = {}): SequencedDocument {
-  return { journal: 'j', begin: 0, end: 1, doc: { ...body, _meta: { uuid: buildUuid(producer, clock, flags) } } };
-}
+type DocOf = (producer: string, clock: string, flags: number, body?: Record<string, unknown>) => SequencedDocument;
+const parsedDoc: DocOf = (producer, clock, flags, body = {}) => ({ journal: 'j', begin: 0, end: 1, doc: { ...body, _meta: { uuid: buildUuid(producer, clock, flags) } } });
+/** As a reader that keeps lines hands them out: the document is parsed from its line when read. */
+const lineDoc: DocOf = (producer, clock, flags, body = {}) => {
+  const line = JSON.stringify(parsedDoc(producer, clock, flags, body).doc);
+  return { journal: 'j', begin: 0, end: 1, line, get doc() { return JSON.parse(line); } };
+};
 
-test('the sequencer commits on ACK, rolls back past it, and drops duplicates of a retry', (t) => {
+const sequencing = test.macro((t, docOf: DocOf) => {
   const s = new Sequencer();
   const p = randomProducer();
   const q = randomProducer();
@@ -86,6 +130,22 @@ test('the sequencer commits on ACK, rolls back past it, and drops duplicates of 
   t.is(s.push(docOf(q, c[5]!, OUTSIDE_TXN, { n: 5 })).length, 0);
   // Not part of the protocol: passes through.
   t.is(s.push({ journal: 'j', begin: 0, end: 1, doc: { plain: true } }).length, 1);
+});
+test('the sequencer commits on ACK, rolls back past it, and drops duplicates of a retry', sequencing, parsedDoc);
+test('the sequencer does the same with documents kept as lines', sequencing, lineDoc);
+
+test('the sequencer reads the uuid at the end of a line without parsing the document', (t) => {
+  const line = JSON.stringify({ n: 1, _meta: { uuid: buildUuid(randomProducer(), '0000000000001000', CONTINUE_TXN) } });
+  const d: SequencedDocument = {
+    journal: 'j',
+    begin: 0,
+    end: 1,
+    line,
+    get doc(): unknown {
+      throw new Error('parsed');
+    },
+  };
+  t.deepEqual(new Sequencer().push(d), []);
 });
 
 test('partition journals and labels encode values safely and sort fields', (t) => {

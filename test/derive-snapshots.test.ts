@@ -57,7 +57,7 @@ function expected(commits: number): Record<string, unknown> {
 async function commitAll(store: RegisterStore, from: number, to: number): Promise<void> {
   for (let i = from; i < to; i++) {
     for (let j = 0; j < REGISTERS; j++) store.put(`k${String(j).padStart(4, '0')}`, { i, j });
-    await store.commit({ sources: {}, ackIntents: {}, lastCommitted: String(i) } as unknown as ConsumerCheckpoint, Promise.resolve());
+    await store.commit(Promise.resolve({ sources: {}, ackIntents: {}, lastCommitted: String(i) } as unknown as ConsumerCheckpoint));
   }
 }
 
@@ -97,7 +97,7 @@ test.serial('a snapshot holds the register of the empty key (a shuffle key whose
   t.teardown(() => store.close());
   store.put('', { empty: true });
   store.put('k', { empty: false });
-  await store.commit({ sources: {}, ackIntents: {}, lastCommitted: '0' } as unknown as ConsumerCheckpoint, Promise.resolve());
+  await store.commit(Promise.resolve({ sources: {}, ackIntents: {}, lastCommitted: '0' } as unknown as ConsumerCheckpoint));
   await store.snapshot();
   const pointer = (await latestSnapshot(client, JOURNAL))!;
   t.is(pointer.registers, 2);

@@ -2,7 +2,7 @@ import type { JournalWriter } from '../client/journal-writer.js';
 import { crashPoint } from '../crashpoints.js';
 import { InletError } from '../errors.js';
 import { partitionSpec, type EncodedLines, type Routed } from './route.js';
-import { ACK_TXN, buildUuid, ClockSource, CONTINUE_TXN, ZERO_CLOCK } from './uuid.js';
+import { ACK_TXN, buildUuid, buildUuids, ClockSource, CONTINUE_TXN, ZERO_CLOCK } from './uuid.js';
 
 /**
  * The ACK documents that commit (or roll back) a transaction: one NDJSON line per journal it
@@ -85,11 +85,11 @@ export class Publisher {
       }
       const parts: Buffer[] = [head];
       for (const e of encoded) {
+        if (e.ends.length === 0) continue;
         const body = Buffer.from(e.body.buffer, e.body.byteOffset, e.body.byteLength);
-        for (const end of e.ends) {
-          this.clock = this.clocks.next();
-          body.write(buildUuid(this.producer, this.clock, CONTINUE_TXN), end - UUID_FROM_END, 'latin1');
-        }
+        const { first, last } = this.clocks.reserve(e.ends.length);
+        buildUuids(this.producer, first, e.ends.length, CONTINUE_TXN, (uuid, i) => body.write(uuid, e.ends[i]! - UUID_FROM_END, 'latin1'));
+        this.clock = last;
         parts.push(body);
       }
       bodies.set(name, Buffer.concat(parts));

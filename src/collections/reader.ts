@@ -13,6 +13,12 @@ export interface CollectionReaderOptions extends Omit<SelectorReaderOptions, 'of
   partitions?: Record<string, PartitionValue>;
   /** Resume where a reader's `checkpoint()` stood; journals it does not name are read from their beginning. */
   checkpoint?: ReadCheckpoint;
+  /**
+   * Documents keep their line's JSON text (`line`), and each is parsed only when its `doc` is
+   * first read: for consumers that hand most documents on as text (a line that is not JSON then
+   * fails where `doc` is read, with the same INVALID_CONTENT error).
+   */
+  lines?: boolean;
 }
 
 /**
@@ -52,7 +58,7 @@ export class CollectionReader<T = unknown> implements AsyncIterable<SequencedDoc
     for (const [journal, cp] of Object.entries(this.restored)) offsets[journal] = replayFrom(cp);
     const signal = opts.signal ? AbortSignal.any([opts.signal, this.abort.signal]) : this.abort.signal;
     const reader = new SelectorReader(client, collectionSelector(collection, opts.partitions), { ...opts, offset: 0, offsets, signal });
-    this.source = readDocumentBatches<T>(reader)[Symbol.asyncIterator]();
+    this.source = readDocumentBatches<T>(reader, { lines: opts.lines === true })[Symbol.asyncIterator]();
   }
 
   /**

@@ -1,4 +1,4 @@
-import { ACK_TXN, CONTINUE_TXN, parseUuid, ZERO_CLOCK } from './uuid.js';
+import { ACK_TXN, CONTINUE_TXN, parseUuid, trailingUuid, ZERO_CLOCK, type ParsedUuid } from './uuid.js';
 
 /** A document as read from a collection's journal, with its line's offsets. */
 export interface SequencedDocument<T = unknown> {
@@ -6,6 +6,17 @@ export interface SequencedDocument<T = unknown> {
   readonly begin: number;
   readonly end: number;
   readonly doc: T;
+  /** Its line's JSON text, when the reader keeps it (CollectionReaderOptions.lines). */
+  readonly line?: string;
+}
+
+/** A document's `_meta.uuid`, parsed: from the end of its line when it is there, without parsing the document. */
+function uuidOf(d: SequencedDocument<unknown>): ParsedUuid | undefined {
+  const trailing = d.line === undefined ? undefined : trailingUuid(d.line);
+  const fast = trailing === undefined ? undefined : parseUuid(trailing);
+  if (fast) return fast;
+  const uuid = (d.doc as { _meta?: { uuid?: unknown } } | null)?._meta?.uuid;
+  return typeof uuid === 'string' ? parseUuid(uuid) : undefined;
 }
 
 /**
@@ -48,8 +59,7 @@ export class Sequencer<T = unknown> {
 
   /** Feeds the next document of the journal; returns what it commits (often nothing). */
   push(d: SequencedDocument<T>): SequencedDocument<T>[] {
-    const uuid = (d.doc as { _meta?: { uuid?: unknown } } | null)?._meta?.uuid;
-    const parsed = typeof uuid === 'string' ? parseUuid(uuid) : undefined;
+    const parsed = uuidOf(d);
     if (!parsed) return [d];
     let st = this.producers.get(parsed.producer);
     if (!st) this.producers.set(parsed.producer, (st = { acked: ZERO_CLOCK, pending: [] }));

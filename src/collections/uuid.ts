@@ -58,6 +58,39 @@ export class ClockSource {
     this.last = wall > this.last ? wall : this.last + 1n;
     return this.last.toString(16).padStart(16, '0');
   }
+
+  /** `count` clocks in a row (count ≥ 1): the first is what `next` would return, the others follow it one tick apart. */
+  reserve(count: number): { first: bigint; last: string } {
+    const first = BigInt(`0x${this.next()}`);
+    this.last = first + BigInt(count - 1);
+    return { first, last: this.last.toString(16).padStart(16, '0') };
+  }
+}
+
+/**
+ * Calls `each` with the UUIDs of `producer` at `count` clocks in a row from `first` (see
+ * `ClockSource.reserve`), as `buildUuid` makes them, without big-integer work per UUID.
+ */
+export function buildUuids(producer: string, first: bigint, count: number, flags: number, each: (uuid: string, i: number) => void): void {
+  // The clock's low 36 bits (time low and counter) count up; the 24 above (time mid and high) change on a carry.
+  const LOW = 2 ** 36;
+  let high = Number(first / BigInt(LOW));
+  let low = Number(first % BigInt(LOW));
+  let mid = '';
+  for (let i = 0; i < count; i++, low++) {
+    if (low === LOW) {
+      low = 0;
+      high++;
+      mid = '';
+    }
+    if (mid === '') {
+      const h = high.toString(16).padStart(7, '0');
+      mid = `-${h.slice(3, 7)}-1${h.slice(0, 3)}-`;
+    }
+    const counter = low % 16;
+    const seq = (0x8000 | (counter << 10) | (flags & 0x3ff)).toString(16);
+    each(`${Math.floor(low / 16).toString(16).padStart(8, '0')}${mid}${seq}-${producer}`, i);
+  }
 }
 
 export function buildUuid(producer: string, clock: string, flags: number): string {
@@ -70,18 +103,56 @@ export function buildUuid(producer: string, clock: string, flags: number): strin
   return `${timeLow}-${timeMid}-1${timeHi}-${clockSeq.toString(16)}-${producer}`;
 }
 
-const UUID_RE = /^([0-9a-f]{8})-([0-9a-f]{4})-1([0-9a-f]{3})-([89ab][0-9a-f]{3})-([0-9a-f]{12})$/;
+const HEX = '0123456789abcdef';
 
-/** Parses a document UUID; undefined if it is not one of ours (not v1, wrong variant, not lowercase hex). */
+/** The value of the hex digit at `i`, or -1 when it is not one (lowercase only). */
+function hexAt(s: string, i: number): number {
+  const c = s.charCodeAt(i);
+  return c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1;
+}
+
+/**
+ * Parses a document UUID; undefined if it is not one of ours (not v1, wrong variant, not
+ * lowercase hex). By hand rather than by a regular expression: a reader parses one per line.
+ */
 export function parseUuid(uuid: string): ParsedUuid | undefined {
-  const m = UUID_RE.exec(uuid);
-  if (!m) return undefined;
-  const seq = parseInt(m[4]!, 16);
+  // tttttttt-mmmm-1hhh-vsss-pppppppppppp
+  if (uuid.length !== 36 || uuid.charCodeAt(8) !== 45 || uuid.charCodeAt(13) !== 45 || uuid.charCodeAt(14) !== 49 || uuid.charCodeAt(18) !== 45 || uuid.charCodeAt(23) !== 45) {
+    return undefined;
+  }
+  let seq = 0;
+  for (let i = 0; i < 36; i++) {
+    if (i === 8 || i === 13 || i === 14 || i === 18 || i === 23) continue;
+    const h = hexAt(uuid, i);
+    if (h < 0) return undefined;
+    if (i >= 19 && i < 23) seq = (seq << 4) | h;
+  }
+  // The RFC 4122 variant: 10xx.
+  if (seq >> 14 !== 2) return undefined;
   return {
-    producer: m[5]!,
-    clock: m[3]! + m[2]! + m[1]! + ((seq >> 10) & 0xf).toString(16),
+    producer: uuid.slice(24),
+    clock: uuid.slice(15, 18) + uuid.slice(9, 13) + uuid.slice(0, 8) + HEX[(seq >> 10) & 0xf]!,
     flags: seq & 0x3ff,
   };
+}
+
+const META_UUID = '"_meta":{"uuid":"';
+
+/**
+ * The `_meta.uuid` of a document's JSON text when the text ends with it, as inlet writes
+ * documents (`…,"_meta":{"uuid":"<36 characters>"}}`), else undefined: read without parsing the
+ * document. In valid JSON such an ending can only be the top-level object's `_meta`, and its
+ * last occurrence, the one JSON.parse keeps. The characters are as written (escapes included):
+ * parse them with `parseUuid`, and parse the document when that fails.
+ */
+export function trailingUuid(line: string): string | undefined {
+  const n = line.length;
+  const at = n - 39 - META_UUID.length;
+  // `"}}` at the end, and `,` or `{` before the key.
+  if (at < 1 || line.charCodeAt(n - 1) !== 125 || line.charCodeAt(n - 2) !== 125 || line.charCodeAt(n - 3) !== 34) return undefined;
+  const before = line.charCodeAt(at - 1);
+  if ((before !== 44 && before !== 123) || !line.startsWith(META_UUID, at)) return undefined;
+  return line.slice(n - 39, n - 3);
 }
 
 /** The wall time a clock was taken at. */

@@ -13,11 +13,14 @@
  *    `closeOnCommit`, also as soon as the previous transaction has committed, so that
  *    transactions grow to the commit's latency (small while live, large while backfilling).
  * 3. Consume: the application stages state in its store and publishes documents.
- * 4. Finalize: the application's last word; the transaction's documents are combined by key,
- *    routed, and the checkpoint (read positions + ACK intents) is taken.
+ * 4. Finalize: the application's last word. Once its state is staged, the read positions are
+ *    taken and the store's commit takes the staged state; the application may still be
+ *    publishing (`Finalized`: a derivation's last lambda calls). Once it has published all, the
+ *    documents are combined by key and routed, and the ACK intents complete the checkpoint.
  * 5. Commit: the published documents are appended (uncommitted); then the store commits state +
  *    checkpoint atomically; then the ACKs are appended, which make the documents visible.
- * The next transaction reads and consumes while the previous one commits; it appends its own
+ * The next transaction reads and consumes while the previous one publishes and commits; its
+ * documents are taken after the previous transaction's (clocks in order); it appends its own
  * documents only after the previous transaction's ACKs have landed (an ACK of this producer
  * would otherwise roll them back), and commits only after the previous commit.
  *
@@ -110,6 +113,8 @@ export async function runConsumer<T>(opts: ConsumerOptions<T>): Promise<void> {
     collection,
     reader: new CollectionReader<T>(opts.client, collection, {
       follow: opts.follow ?? true,
+      // Applications may hand documents on as text (a derivation's lambdas parse them in their worker).
+      lines: true,
       ...(opts.stores ? { stores: opts.stores } : {}),
       ...(restored?.sources[collection] ? { checkpoint: restored.sources[collection] } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
@@ -121,6 +126,8 @@ export async function runConsumer<T>(opts: ConsumerOptions<T>): Promise<void> {
   let txnDocs = Math.min(opts.firstTxnDocs ?? Infinity, maxTxnDocs);
   /** The previous transaction's commit and ACKs. */
   let previous: Promise<void> = Promise.resolve();
+  /** The previous transaction's documents, taken by the publisher (its clocks and ACK intents). */
+  let encoded: Promise<unknown> = Promise.resolve();
   /** Whether the previous transaction's commit has settled. */
   let committed = true;
   let failure: unknown;
@@ -214,31 +221,41 @@ export async function runConsumer<T>(opts: ConsumerOptions<T>): Promise<void> {
       }
       if (opts.firstTxnDocs !== undefined) txnDocs = consumed >= txnDocs ? Math.min(txnDocs * 2, maxTxnDocs) : stalled ? Math.min(opts.firstTxnDocs, maxTxnDocs) : txnDocs;
       if (failure !== undefined || opts.signal?.aborted) break;
-      await app.finalize?.(txn);
+      const finalized = await app.finalize?.(txn);
 
-      // Everything the commit needs is taken now, before the next transaction reads or stages anything.
-      const routed = router.drain();
-      const bodies = publisher.encode(routed);
-      const ackIntents = publisher.commit();
+      // Where the reads stand is taken now, before the next transaction reads anything. The
+      // documents are taken once the application has published them all (`Finalized`), and
+      // after the previous transaction's: the publisher's clocks and fences go in order.
       const sources: Record<string, ReadCheckpoint> = {};
       for (const r of readers) sources[r.collection] = r.reader.checkpoint();
-      const checkpoint: ConsumerCheckpoint = { sources, ackIntents, lastCommitted: publisher.lastCommitted };
+      const before = encoded;
+      const mine = (encoded = (async () => {
+        if (finalized) await finalized.publishing;
+        await before;
+        const routed = router.drain();
+        return { routed, bodies: publisher.encode(routed), ackIntents: publisher.commit(), lastCommitted: publisher.lastCommitted };
+      })());
       const after = previous;
-      const appended = (async () => {
+      const ready = (async (): Promise<ConsumerCheckpoint> => {
+        const { routed, bodies, ackIntents, lastCommitted } = await mine;
         await after;
         await publisher.ensure(routed);
         await publisher.append(bodies);
         crashPoint('consumer.commit');
+        return { sources, ackIntents, lastCommitted };
       })();
+      // Both are awaited by the commit, unless the store fails before it takes them up.
+      mine.catch(() => undefined);
+      ready.catch(() => undefined);
       committed = false;
-      previous = store.commit(checkpoint, appended).then(async () => {
+      previous = store.commit(ready).then(async () => {
         crashPoint('consumer.committed');
-        await writeAcks(writer, ackIntents, 'consumer');
+        await writeAcks(writer, (await mine).ackIntents, 'consumer');
         opts.onProgress?.(sources);
       });
-      const mine = previous;
-      void mine.then(
-        () => void (previous === mine && (committed = true)),
+      const commit = previous;
+      void commit.then(
+        () => void (previous === commit && (committed = true)),
         () => undefined,
       );
       previous.catch((err: unknown) => {

@@ -41,11 +41,11 @@ export class FileStore<S> implements Store {
     return this.committed;
   }
 
-  async commit(checkpoint: ConsumerCheckpoint, waitFor: Promise<void>): Promise<void> {
+  async commit(ready: Promise<ConsumerCheckpoint>): Promise<void> {
     // The state as of now: the next transaction may change it while this one waits.
-    const text = JSON.stringify({ state: this.state, checkpoint });
-    await waitFor;
-    await writeFileAtomic(this.path, text);
+    const state = JSON.stringify(this.state) as string | undefined;
+    const checkpoint = await ready;
+    await writeFileAtomic(this.path, `{${state === undefined ? '' : `"state":${state},`}"checkpoint":${JSON.stringify(checkpoint)}}`);
     this.committed = checkpoint;
   }
 }

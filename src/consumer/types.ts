@@ -25,12 +25,13 @@ export interface Store {
   /** The checkpoint of the last commit, or undefined for a consumer that never committed. */
   restoreCheckpoint(): Promise<ConsumerCheckpoint | undefined>;
   /**
-   * Commits the state staged so far with `checkpoint`, atomically: once it resolves, a restore
-   * returns both; a crash before leaves the previous commit. The staged state is taken when
-   * `commit` is called (the next transaction may stage more meanwhile), and nothing is made
-   * durable before `waitFor` resolves; if `waitFor` rejects, nothing is committed.
+   * Commits the state staged so far with the checkpoint `ready` resolves with, atomically: once
+   * it resolves, a restore returns both; a crash before leaves the previous commit. The staged
+   * state is taken when `commit` is called (the next transaction may stage more meanwhile);
+   * `ready` resolves once the transaction's documents are appended, and nothing is made durable
+   * before; if it rejects, nothing is committed.
    */
-  commit(checkpoint: ConsumerCheckpoint, waitFor: Promise<void>): Promise<void>;
+  commit(ready: Promise<ConsumerCheckpoint>): Promise<void>;
 }
 
 /** What a transaction offers the application while it consumes. */
@@ -54,6 +55,16 @@ export interface Transaction {
 export interface Application<T = unknown> {
   /** Consumes one committed document of a source collection (`collection`), staging state in its store. */
   consume(doc: SequencedDocument<T>, collection: string, txn: Transaction): void | Promise<void>;
-  /** Called once as the transaction ends, before it commits: publish what the transaction's state implies. */
-  finalize?(txn: Transaction): void | Promise<void>;
+  /**
+   * Called once as the transaction ends, before it commits: publish what the transaction's state
+   * implies. Resolves once the transaction's state is staged in the store (the next transaction
+   * opens then), possibly with the rest of its publishing still under way (`Finalized`).
+   */
+  finalize?(txn: Transaction): void | Promise<void | Finalized>;
+}
+
+/** What `finalize` may leave under way while the next transaction reads. */
+export interface Finalized {
+  /** Settles once everything the transaction publishes is published (to `txn`); a rejection fails the transaction. */
+  readonly publishing: Promise<void>;
 }

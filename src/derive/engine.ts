@@ -2,7 +2,7 @@ import type { CollectionSpec, TransformSpec } from '../catalog/types.js';
 import type { Collection } from '../collections/collection.js';
 import { inPartitions } from '../collections/partitions.js';
 import type { SequencedDocument } from '../collections/sequencer.js';
-import type { Application, Transaction } from '../consumer/types.js';
+import type { Application, Finalized, Transaction } from '../consumer/types.js';
 import { cloneJson, packKey } from '../doc/json.js';
 import { CollectionSchema } from '../doc/schema.js';
 import { InletError, type ErrorCode } from '../errors.js';
@@ -26,6 +26,8 @@ interface Pending {
 /** Documents flushed together through the lambdas. */
 interface Batch {
   items: Pending[];
+  /** The counts of the transaction the batch belongs to. */
+  counts: DerivationCounters;
   byTransform: Map<string, Pending[]>;
   /** The update lambdas' results, once asked for (`askUpdates`). */
   updates?: Promise<Map<Pending, unknown[]>>;
@@ -114,7 +116,9 @@ export class DerivationApp implements Application {
     if (this.failed !== undefined) return Promise.reject(this.failed);
     this.open.read++;
     for (const transform of this.transforms.get(collection) ?? []) {
-      if (inPartitions(d.doc, transform.source, transform.spec.reads.partitions)) this.buffer.push({ d, transform });
+      // Without a partition filter, the document is not decoded here.
+      const selector = transform.spec.reads.partitions;
+      if (!selector || inPartitions(d.doc, transform.source, selector)) this.buffer.push({ d, transform });
     }
     if (this.buffer.length >= this.batchSize) {
       this.flush(txn);
@@ -124,23 +128,35 @@ export class DerivationApp implements Application {
     return undefined;
   }
 
-  async finalize(txn: Transaction): Promise<void> {
+  /**
+   * Resolves once every register change of the transaction is staged in the store (the driver
+   * then takes them for its commit), with the rest of its publishing under way: the last
+   * batches' publish lambdas and, with `output`, the documents published in the worker.
+   */
+  async finalize(txn: Transaction): Promise<Finalized> {
     this.flush(txn);
-    await this.tail;
-    if (this.failed !== undefined) throw this.failed;
-    if (this.output) {
-      let parts;
-      try {
-        parts = await this.output.drain();
-      } catch (err) {
-        const code = err instanceof LambdaError && err.publishing ? (err.publishing as ErrorCode) : 'DERIVATION_FAILED';
-        throw (this.failed = new InletError(code, `derivation ${this.name}: ${(err as Error).message}`, { cause: err }));
-      }
-      for (const part of parts) txn.publishEncoded(part);
-    }
+    await this.registering;
+    // Asked for now, behind this transaction's publish calls and before any of the next one's.
+    const drained = this.output?.drain();
+    drained?.catch(() => undefined);
+    const tail = this.tail;
     // The driver commits the store next, and transactions commit in order.
     this.committing.push(this.open);
     this.open = { read: 0, published: 0 };
+    const publishing = (async () => {
+      await tail;
+      if (this.failed !== undefined) throw this.failed;
+      if (!drained) return;
+      let parts;
+      try {
+        parts = await drained;
+      } catch (err) {
+        const code = err instanceof LambdaError && err.publishing ? (err.publishing as ErrorCode) : 'DERIVATION_FAILED';
+        throw (this.failed ??= new InletError(code, `derivation ${this.name}: ${(err as Error).message}`, { cause: err }));
+      }
+      for (const part of parts) txn.publishEncoded(part);
+    })();
+    return { publishing };
   }
 
   /**
@@ -161,7 +177,7 @@ export class DerivationApp implements Application {
     const items = this.buffer;
     this.buffer = [];
     if (items.length === 0) return;
-    const batch: Batch = { items, byTransform: groupBy(items, (p) => p.transform.spec.name) };
+    const batch: Batch = { items, counts: this.open, byTransform: groupBy(items, (p) => p.transform.spec.name) };
     this.queued.push(batch);
     const ahead = this.queued.at(-2);
     if (!ahead || ahead.publishing) this.askUpdates(batch);
@@ -209,7 +225,7 @@ export class DerivationApp implements Application {
     const calls: [Pending[], Promise<unknown[][]>][] = [];
     for (const items of byTransform.values()) {
       const t = items[0]!.transform.spec;
-      if (t.update) calls.push([items, this.call<never>(t, 'Update', items, items.map((p) => [p.d.doc]))]);
+      if (t.update) calls.push([items, this.call<never>(t, 'Update', items, sourceArgs(items, () => []))]);
     }
     for (const [, call] of calls) call.catch(() => undefined);
     const updates = new Map<Pending, unknown[]>();
@@ -236,7 +252,7 @@ export class DerivationApp implements Application {
       const p = batch.items[i]!;
       const t = p.transform.spec;
       if (this.registersFixed) {
-        if (t.publish) publishArgs.set(p, [p.d.doc, spec.register.initial, spec.register.initial]);
+        if (t.publish) publishArgs.set(p, [spec.register.initial, spec.register.initial]);
         continue;
       }
       const key = keys[i]!;
@@ -258,7 +274,7 @@ export class DerivationApp implements Application {
         this.store.put(key, register);
         registers.set(key, register);
       }
-      if (t.publish) publishArgs.set(p, [p.d.doc, register, previous]);
+      if (t.publish) publishArgs.set(p, [register, previous]);
     }
 
     // Publishes, then the documents go out in source order.
@@ -266,8 +282,8 @@ export class DerivationApp implements Application {
     for (const items of batch.byTransform.values()) {
       const t = items[0]!.transform.spec;
       if (!t.publish) continue;
-      const args = items.map((p) => publishArgs.get(p)!);
-      calls.push([items, this.output ? this.call(t, 'Publish', items, () => this.output!.publish(t.name, args)) : this.call(t, 'Publish', items, args)]);
+      const args = sourceArgs(items, (p) => publishArgs.get(p)!);
+      calls.push([items, this.output ? this.call(t, 'Publish', items, () => this.output!.publish(t.name, args.args, args)) : this.call(t, 'Publish', items, args)]);
     }
     for (const [, call] of calls) call.catch(() => undefined);
     batch.publishing = true;
@@ -284,7 +300,7 @@ export class DerivationApp implements Application {
     const published = new Map<Pending, unknown[]>();
     for (const [items, call] of calls) {
       const out = await call;
-      if (out instanceof Int32Array) for (const n of out) this.open.published += n;
+      if (out instanceof Int32Array) for (const n of out) batch.counts.published += n;
       else items.forEach((p, i) => published.set(p, out[i]!));
     }
     if (published.size === 0) return;
@@ -297,15 +313,15 @@ export class DerivationApp implements Application {
         } catch (err) {
           throw this.failure(p.transform.spec, p, `a published document ${this.cannot(err instanceof InletError ? err.code : undefined)}: ${(err as Error).message}`, err);
         }
-        this.open.published++;
+        batch.counts.published++;
       }
     }
   }
 
   /** Calls a lambda over a batch (its arguments, or how to call it), naming the document a failure concerns. */
-  private async call<R>(t: TransformSpec, kind: 'Update' | 'Publish', items: Pending[], how: unknown[][] | (() => Promise<R>)): Promise<R | unknown[][]> {
+  private async call<R>(t: TransformSpec, kind: 'Update' | 'Publish', items: Pending[], how: SourceArgs | (() => Promise<R>)): Promise<R | unknown[][]> {
     try {
-      return await (typeof how === 'function' ? how() : this.lambdas.call(t.name, kind, how));
+      return await (typeof how === 'function' ? how() : this.lambdas.call(t.name, kind, how.args, how));
     } catch (err) {
       const index = err instanceof LambdaError ? err.index : undefined;
       const p = items[index ?? 0]!;
@@ -329,6 +345,22 @@ export class DerivationApp implements Application {
       details: { derivation: this.name, transform: t.name, journal: p.d.journal, offset: p.d.begin },
     });
   }
+}
+
+/** A batch's argument lists, each opening with its source document (as its JSON text when `sourceText`). */
+interface SourceArgs {
+  args: unknown[][];
+  sourceText: boolean;
+}
+
+/**
+ * The argument lists of a batch's lambda calls: its source documents, then `rest`. Sources go as
+ * the lines they were read from when they all have one: the lambdas' side decodes them, rather
+ * than this thread decoding them and the worker's message copying them.
+ */
+function sourceArgs(items: Pending[], rest: (p: Pending) => unknown[]): SourceArgs {
+  const sourceText = items.every((p) => p.d.line !== undefined);
+  return { args: items.map((p) => [sourceText ? p.d.line : p.d.doc, ...rest(p)]), sourceText };
 }
 
 /** A batch's publish calls per transform: the documents returned, or (LambdaOutput) how many. */

@@ -28,7 +28,7 @@ export interface WorkerData {
 }
 
 /** A call: a method over a batch (`publish`: keep the documents, answer counts), or the transaction's end. */
-export type WorkerRequest = { id: number; method: string; args: unknown[][]; publish?: boolean } | { id: number; drain: true };
+export type WorkerRequest = { id: number; method: string; args: unknown[][]; publish?: boolean; sourceText?: boolean } | { id: number; drain: true };
 
 export interface WorkerFailure {
   message: string;
@@ -105,6 +105,14 @@ async function handle(req: WorkerRequest): Promise<void> {
   const counts = req.publish ? new Int32Array(args.length) : undefined;
   for (let i = 0; i < args.length; i++) {
     Atomics.store(at, 0, i);
+    if (req.sourceText) {
+      try {
+        args[i]![0] = JSON.parse(args[i]![0] as string);
+      } catch (err) {
+        fail(id, { index: i, message: `the source document is not JSON: ${(err as Error).message}` });
+        return;
+      }
+    }
     let r: unknown;
     try {
       r = await (fn as Lambda).apply(instance, args[i]!);

@@ -15,7 +15,8 @@ import type { WorkerData, WorkerReply, WorkerRequest } from './lambda-worker.js'
  * failure is a `LambdaError` that says which document of the batch (index) it concerns, when known.
  */
 export interface Lambdas {
-  call(transform: string, kind: 'Update' | 'Publish', args: unknown[][]): Promise<unknown[][]>;
+  /** With `sourceText`, each argument list's first value (the source document) is its JSON text. */
+  call(transform: string, kind: 'Update' | 'Publish', args: unknown[][], opts?: CallOptions): Promise<unknown[][]>;
   /** Set when the publish lambdas' documents are published where the lambdas run (see LambdaOutput). */
   readonly output?: LambdaOutput | undefined;
   close(): Promise<void>;
@@ -29,9 +30,14 @@ export interface Lambdas {
  */
 export interface LambdaOutput {
   /** Calls a transform's publish lambda per argument list; resolves with how many documents each returned. */
-  publish(transform: string, args: unknown[][]): Promise<Int32Array>;
+  publish(transform: string, args: unknown[][], opts?: CallOptions): Promise<Int32Array>;
   /** The open transaction's documents, combined and encoded per partition journal; opens the next. */
   drain(): Promise<EncodedPart[]>;
+}
+
+export interface CallOptions {
+  /** The source documents are given as their JSON text (the line read), decoded where the lambda runs. */
+  sourceText?: boolean;
 }
 
 /** A lambda's failure: the message (with the lambda's stack) and the batch index of the document. */
@@ -110,15 +116,17 @@ export class WorkerLambdas implements Lambdas {
     this.worker.on('exit', (code) => this.fail(new LambdaError(`the lambda worker exited (${code})`, undefined)));
     this.output = derived
       ? {
-          publish: async (transform, args) => ((await this.send({ id: this.nextId++, method: `${transform}Publish`, args, publish: true }, `${transform}Publish`)) as { counts: Int32Array }).counts,
+          publish: async (transform, args, opts) =>
+            ((await this.send({ id: this.nextId++, method: `${transform}Publish`, args, publish: true, sourceText: opts?.sourceText === true }, `${transform}Publish`)) as { counts: Int32Array })
+              .counts,
           drain: async () => ((await this.send({ id: this.nextId++, drain: true }, 'publishing the transaction')) as { parts: EncodedPart[] }).parts,
         }
       : undefined;
   }
 
-  async call(transform: string, kind: 'Update' | 'Publish', args: unknown[][]): Promise<unknown[][]> {
+  async call(transform: string, kind: 'Update' | 'Publish', args: unknown[][], opts?: CallOptions): Promise<unknown[][]> {
     const method = `${transform}${kind}`;
-    return ((await this.send({ id: this.nextId++, method, args }, method)) as { results: unknown[][] }).results;
+    return ((await this.send({ id: this.nextId++, method, args, sourceText: opts?.sourceText === true }, method)) as { results: unknown[][] }).results;
   }
 
   private send(request: WorkerRequest, what: string): Promise<WorkerReply> {
@@ -177,7 +185,7 @@ export class RemoteLambdas implements Lambdas {
     private readonly timeoutMs: number,
   ) {}
 
-  async call(transform: string, kind: 'Update' | 'Publish', args: unknown[][]): Promise<unknown[][]> {
+  async call(transform: string, kind: 'Update' | 'Publish', args: unknown[][], opts?: CallOptions): Promise<unknown[][]> {
     const url = this.urls[`${transform}${kind}`];
     if (!url) throw new InletError('INTERNAL', `no remote lambda for ${transform}${kind}`);
     let status: number;
@@ -186,7 +194,8 @@ export class RemoteLambdas implements Lambdas {
       const res = await request(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(args),
+        // Source texts go in as they were read.
+        body: opts?.sourceText ? `[${args.map(([source, ...rest]) => `[${source as string}${rest.length > 0 ? `,${JSON.stringify(rest).slice(1, -1)}` : ''}]`).join(',')}]` : JSON.stringify(args),
         headersTimeout: this.timeoutMs,
         bodyTimeout: this.timeoutMs,
       });

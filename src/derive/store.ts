@@ -259,9 +259,9 @@ export class RegisterStore implements Store {
     return text === undefined ? undefined : (JSON.parse(text) as ConsumerCheckpoint);
   }
 
-  async commit(checkpoint: ConsumerCheckpoint, waitFor: Promise<void>): Promise<void> {
+  async commit(ready: Promise<ConsumerCheckpoint>): Promise<void> {
     const changes = this.take();
-    await waitFor;
+    const checkpoint = await ready;
     const text = JSON.stringify(checkpoint);
     if (!this.log) {
       this.write(changes, { checkpoint: text });

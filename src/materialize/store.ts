@@ -46,11 +46,11 @@ export class MaterializationStore implements Store, Application {
     return this.restored;
   }
 
-  async commit(checkpoint: ConsumerCheckpoint, waitFor: Promise<void>): Promise<void> {
+  async commit(ready: Promise<ConsumerCheckpoint>): Promise<void> {
     const docs = this.combiner.drain();
     const opened = this.opened;
-    // After the previous commit (waitFor follows it): the load must see what it wrote.
-    await waitFor;
+    // After the previous commit (ready follows it): the load must see what it wrote.
+    const checkpoint = await ready;
     const schema = this.collection.schema;
     const merge = this.spec.deltaUpdates ? undefined : (stored: unknown, doc: unknown) => (stored === undefined ? doc : schema.reduce(stored, doc, { full: true }));
     await this.driver.commit(docs, JSON.stringify(checkpoint), merge);

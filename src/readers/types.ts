@@ -15,6 +15,8 @@ export interface Document<T = unknown> {
   readonly begin: number;
   readonly end: number;
   readonly doc: T;
+  /** The line's JSON text, without its newline, when the reader keeps it (`lines`). */
+  readonly line?: string;
 }
 
 /** A reader skipped history that no longer exists (only when `allowJumps` is set). */

@@ -17,7 +17,7 @@ const store = await RegisterStore.open(path, {
 });
 for (let i = Number(from); i < Number(to); i++) {
   for (let j = 0; j < REGISTERS; j++) store.put(`k${String(j).padStart(4, '0')}`, { i, j });
-  await store.commit({ sources: {}, ackIntents: {}, lastCommitted: String(i) }, Promise.resolve());
+  await store.commit(Promise.resolve({ sources: {}, ackIntents: {}, lastCommitted: String(i) }));
 }
 if (snapshot === '1') await store.snapshot();
 store.close();
