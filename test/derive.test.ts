@@ -9,7 +9,9 @@ import { Appender } from '../src/client/appender.js';
 import { BrokerClient } from '../src/client/broker-client.js';
 import { DerivationRuntime } from '../src/derive/runtime.js';
 import { committedDocs, ingest } from './helpers/collections.js';
-import { cleanup, ROOT, runCli, startBroker, tempDir, type TestBroker } from './helpers/broker.js';
+import { appendTo, cleanup, ROOT, runCli, startBroker, tempDir, type TestBroker } from './helpers/broker.js';
+import { buildUuid, ClockSource, OUTSIDE_TXN, randomProducer } from '../src/collections/uuid.js';
+import { InletError } from '../src/errors.js';
 
 const FIXTURES = join(ROOT, 'test/fixtures/derive');
 const TOTALS = join(FIXTURES, 'totals.flow.yaml');
@@ -295,4 +297,59 @@ test.serial('a transform reads the partitions its source selects: several values
   t.deepEqual(await shards('acme/included'), [0, 2]);
   t.deepEqual(await shards('acme/excluded'), [1, 2]);
   t.is((await committedDocs(b, 'acme/included')).length, 60);
+});
+
+/** A catalog of one publish-only derivation of acme/events, `name`, with `schema`, and its module. */
+async function publishOnly(dir: string, name: string, schema: string, publish: string): Promise<{ catalog: Catalog; module: string }> {
+  const catalogPath = join(dir, 'one.flow.yaml');
+  await writeFile(
+    catalogPath,
+    [
+      `import: [${JSON.stringify(EVENTS)}]`,
+      'collections:',
+      `  ${name}:`,
+      '    key: [/key]',
+      `    schema: ${schema}`,
+      '    derivation:',
+      '      transform:',
+      '        fromEvents:',
+      '          source: { name: acme/events }',
+      '          publish: { lambda: typescript }',
+    ].join('\n'),
+  );
+  const module = join(dir, 'one.mjs');
+  await writeFile(module, `export class ${name.split('/').map((p) => p[0]!.toUpperCase() + p.slice(1)).join('')} { fromEventsPublish(s) { ${publish} } }\n`);
+  return { catalog: await loadCatalog(catalogPath), module };
+}
+
+test.serial('documents a publish lambda returns combine by key once each, even when it returns its source document twice', async (t) => {
+  const { b, client, dir } = await setup(t);
+  await ingestEvents(b, 0, 200);
+  const schema = '{ type: object, required: [key, n], reduce: { strategy: merge }, properties: { key: { type: string }, n: { type: integer, reduce: { strategy: sum } } } }';
+  // The source itself, a document of the same key, and the source again: 2n + 1000 per source.
+  const { catalog, module } = await publishOnly(dir, 'acme/sums', schema, 'return [s, { key: s.key, n: 1000 }, s];');
+  const rt = await DerivationRuntime.start({ catalog, client, writer: new Appender(client), module, dataDir: join(dir, 'rt'), batchSize: 16 });
+  t.teardown(() => rt.stop());
+  await rt.settled();
+  const sums: Record<string, number> = {};
+  for (const d of await committedDocs<{ key: string; n: number }>(b, 'acme/sums')) sums[d.key] = (sums[d.key] ?? 0) + d.n;
+  const want: Record<string, number> = {};
+  for (let id = 0; id < 200; id++) want[KEYS[id % KEYS.length]!] = (want[KEYS[id % KEYS.length]!] ?? 0) + 2 * id + 1000;
+  t.deepEqual(sums, want);
+});
+
+test.serial('a source line that is not JSON fails its derivation as a reader would: INVALID_CONTENT naming journal and offset', async (t) => {
+  const { b, client, dir } = await setup(t);
+  await ingestEvents(b, 0, 30);
+  const journal = 'acme/events/shard=0/pivot=00';
+  const head = (await client.head(journal)).writeHead;
+  // Broken early, yet ending as inlet writes documents: the uuid at its end reads without parsing it.
+  const uuid = buildUuid(randomProducer(), new ClockSource().next(), OUTSIDE_TXN);
+  t.is((await appendTo(b.url, journal, `{"id":999,"key":"a","n":1,"shard":0,,"_meta":{"uuid":"${uuid}"}}\n`, 'application/x-ndjson')).status, 204);
+  const { catalog, module } = await publishOnly(dir, 'acme/copied', '{ type: object, required: [key] }', 'return [s];');
+  const rt = await DerivationRuntime.start({ catalog, client, writer: new Appender(client), module, dataDir: join(dir, 'rt') });
+  t.teardown(() => rt.stop());
+  const err = await t.throwsAsync(rt.settled());
+  t.true(err instanceof InletError && err.code === 'INVALID_CONTENT', String(err));
+  t.true(err!.message.startsWith(`journal ${journal}: the line at offset ${head} is not JSON`), err!.message);
 });

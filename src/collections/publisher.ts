@@ -185,6 +185,9 @@ export function encodeLines(docs: Record<string, unknown>[]): EncodedLines {
     // Undefined rather than deleted: JSON leaves it out, and the object keeps its shape.
     if (doc._meta !== undefined) doc._meta = undefined;
     const json = JSON.stringify(doc);
+    if (json.charCodeAt(0) !== 123 || json.charCodeAt(json.length - 1) !== 125) {
+      throw new InletError('INVALID_DOCUMENT', `a document to publish must be a JSON object, not ${json.slice(0, 40)}`);
+    }
     const line = `${json.length > 2 ? `${json.slice(0, -1)},` : '{'}"_meta":{"uuid":"${UUID_PLACEHOLDER}"}}\n`;
     lines[i] = line;
     at += Buffer.byteLength(line);

@@ -105,7 +105,8 @@ export class Sequencer<T = unknown> {
     const cp = this.checkpoint(ackBegin);
     const last = committed[consumed - 1];
     const next = committed[consumed];
-    const producer = last && next ? parseUuid((last.doc as { _meta: { uuid: string } })._meta.uuid) : undefined;
+    // As the sequencer read it when it took `last` in (from the end of its line, when it could).
+    const producer = last && next ? uuidOf(last) : undefined;
     if (!producer) return cp;
     // The rest wait again: clocks of one producer grow along its journal, so they all follow `last`.
     cp.producers[producer.producer] = { lastAck: producer.clock, begin: next!.begin };

@@ -72,7 +72,7 @@ export class ClockSource {
  * `ClockSource.reserve`), as `buildUuid` makes them, without big-integer work per UUID.
  */
 export function buildUuids(producer: string, first: bigint, count: number, flags: number, each: (uuid: string, i: number) => void): void {
-  // The clock's low 36 bits (time low and counter) count up; the 24 above (time mid and high) change on a carry.
+  // The clock's low 36 bits (time low and counter) count up; the 28 above (time mid and high) change on a carry.
   const LOW = 2 ** 36;
   let high = Number(first / BigInt(LOW));
   let low = Number(first % BigInt(LOW));

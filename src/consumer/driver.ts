@@ -222,23 +222,27 @@ export async function runConsumer<T>(opts: ConsumerOptions<T>): Promise<void> {
       if (opts.firstTxnDocs !== undefined) txnDocs = consumed >= txnDocs ? Math.min(txnDocs * 2, maxTxnDocs) : stalled ? Math.min(opts.firstTxnDocs, maxTxnDocs) : txnDocs;
       if (failure !== undefined || opts.signal?.aborted) break;
       const finalized = await app.finalize?.(txn);
+      const publishing = finalized?.publishing;
+      // Awaited once the previous transaction's documents are taken: not left unhandled meanwhile.
+      publishing?.catch(() => undefined);
 
       // Where the reads stand is taken now, before the next transaction reads anything. The
-      // documents are taken once the application has published them all (`Finalized`), and
-      // after the previous transaction's: the publisher's clocks and fences go in order.
+      // documents are taken after the previous transaction's (the publisher's clocks and fences
+      // go in order), once the application has published them all (`Finalized`).
       const sources: Record<string, ReadCheckpoint> = {};
       for (const r of readers) sources[r.collection] = r.reader.checkpoint();
       const before = encoded;
       const mine = (encoded = (async () => {
-        if (finalized) await finalized.publishing;
         await before;
+        await publishing;
         const routed = router.drain();
         return { routed, bodies: publisher.encode(routed), ackIntents: publisher.commit(), lastCommitted: publisher.lastCommitted };
       })());
       const after = previous;
       const ready = (async (): Promise<ConsumerCheckpoint> => {
-        const { routed, bodies, ackIntents, lastCommitted } = await mine;
+        // The previous commit's outcome first: a failure of this transaction does not cut it short.
         await after;
+        const { routed, bodies, ackIntents, lastCommitted } = await mine;
         await publisher.ensure(routed);
         await publisher.append(bodies);
         crashPoint('consumer.commit');
@@ -266,6 +270,8 @@ export async function runConsumer<T>(opts: ConsumerOptions<T>): Promise<void> {
     await previous;
     if (failure !== undefined) throw failure;
   } finally {
+    // A commit under way settles before the consumer stops (its store may be closed next).
+    await previous.catch(() => undefined);
     for (const r of readers) r.reader.close();
   }
 }

@@ -6,6 +6,7 @@ import type { Application, Finalized, Transaction } from '../consumer/types.js';
 import { cloneJson, packKey } from '../doc/json.js';
 import { CollectionSchema } from '../doc/schema.js';
 import { InletError, type ErrorCode } from '../errors.js';
+import { ReaderError } from '../readers/types.js';
 import { LambdaError, type LambdaOutput, type Lambdas } from './lambdas.js';
 import type { RegisterStore } from './store.js';
 
@@ -48,11 +49,14 @@ interface Transform {
  * `update(source)` returns register updates, each validated against the register schema and
  * reduced into the register; `publish(source, register, previous)` returns documents of the
  * derived collection, validated against its schema and published into the transaction (which
- * combines them by key). Documents are buffered and their lambdas called in batches of up to
- * `batchSize`: one update call then one publish call per transform per batch; registers still
- * change in source order, so each document sees the register as its predecessors left it.
- * Any failure throws a DERIVATION_FAILED error naming the transform, the document's journal
- * and offset, and the cause; the driver then stops without committing the transaction.
+ * combines them by key); with `Lambdas.output`, that happens where the lambdas run and the
+ * transaction takes them encoded. Documents are buffered and their lambdas called in batches of
+ * up to `batchSize`: one update call then one publish call per transform per batch; registers
+ * still change in source order, so each document sees the register as its predecessors left it.
+ * A failure of a document throws a DERIVATION_FAILED error naming the transform, the document's
+ * journal and offset, and the cause (a source line that is not JSON: the reader's
+ * INVALID_CONTENT; a combined document that is invalid: the router's code); the driver then
+ * stops without committing the transaction.
  */
 export class DerivationApp implements Application {
   private buffer: Pending[] = [];
@@ -152,7 +156,7 @@ export class DerivationApp implements Application {
         parts = await drained;
       } catch (err) {
         const code = err instanceof LambdaError && err.publishing ? (err.publishing as ErrorCode) : 'DERIVATION_FAILED';
-        throw (this.failed ??= new InletError(code, `derivation ${this.name}: ${(err as Error).message}`, { cause: err }));
+        throw (this.failed ??= new InletError(code, `derivation ${this.name}, publishing a transaction: ${(err as Error).message}`, { cause: err }));
       }
       for (const part of parts) txn.publishEncoded(part);
     })();
@@ -225,7 +229,7 @@ export class DerivationApp implements Application {
     const calls: [Pending[], Promise<unknown[][]>][] = [];
     for (const items of byTransform.values()) {
       const t = items[0]!.transform.spec;
-      if (t.update) calls.push([items, this.call<never>(t, 'Update', items, sourceArgs(items, () => []))]);
+      if (t.update) calls.push([items, this.call<never>(t, 'Update', items, sourceArgs(items, () => [], !this.registersFixed))]);
     }
     for (const [, call] of calls) call.catch(() => undefined);
     const updates = new Map<Pending, unknown[]>();
@@ -282,7 +286,7 @@ export class DerivationApp implements Application {
     for (const items of batch.byTransform.values()) {
       const t = items[0]!.transform.spec;
       if (!t.publish) continue;
-      const args = sourceArgs(items, (p) => publishArgs.get(p)!);
+      const args = sourceArgs(items, (p) => publishArgs.get(p)!, !this.registersFixed);
       calls.push([items, this.output ? this.call(t, 'Publish', items, () => this.output!.publish(t.name, args.args, args)) : this.call(t, 'Publish', items, args)]);
     }
     for (const [, call] of calls) call.catch(() => undefined);
@@ -304,12 +308,15 @@ export class DerivationApp implements Application {
       else items.forEach((p, i) => published.set(p, out[i]!));
     }
     if (published.size === 0) return;
+    // Fresh from the lambdas (cloned out of their worker, or decoded), a document the transaction
+    // may keep as it is, unless the batch returned it more than once (a clone keeps such sharing).
+    const times = new Map<unknown, number>();
+    for (const docs of published.values()) for (const doc of docs) times.set(doc, (times.get(doc) ?? 0) + 1);
     for (const p of batch.items) {
       for (const doc of published.get(p) ?? []) {
         // The transaction validates it against the derived collection's schema, once.
         try {
-          // Fresh from the lambdas (cloned out of their worker, or decoded): the transaction may keep it as it is.
-          txn.publish(this.name, doc, { owned: true });
+          txn.publish(this.name, doc, { owned: times.get(doc) === 1 });
         } catch (err) {
           throw this.failure(p.transform.spec, p, `a published document ${this.cannot(err instanceof InletError ? err.code : undefined)}: ${(err as Error).message}`, err);
         }
@@ -325,6 +332,12 @@ export class DerivationApp implements Application {
     } catch (err) {
       const index = err instanceof LambdaError ? err.index : undefined;
       const p = items[index ?? 0]!;
+      if (err instanceof LambdaError && err.invalidSource) {
+        // As the reader says it of a line that is not JSON, had it decoded the line itself.
+        throw new ReaderError('INVALID_CONTENT', `journal ${p.d.journal}: the line at offset ${p.d.begin} is not JSON: ${err.message}`, {
+          details: { journal: p.d.journal, offset: p.d.begin },
+        });
+      }
       if (err instanceof LambdaError && err.publishing) {
         throw this.failure(t, p, `a published document ${this.cannot(err.publishing)}: ${err.message}`, err);
       }
@@ -355,11 +368,12 @@ interface SourceArgs {
 
 /**
  * The argument lists of a batch's lambda calls: its source documents, then `rest`. Sources go as
- * the lines they were read from when they all have one: the lambdas' side decodes them, rather
- * than this thread decoding them and the worker's message copying them.
+ * the lines they were read from when they all have one and this thread has not `decoded` them
+ * (for their shuffle keys): the lambdas' side decodes them, rather than this thread decoding them
+ * and the worker's message copying them.
  */
-function sourceArgs(items: Pending[], rest: (p: Pending) => unknown[]): SourceArgs {
-  const sourceText = items.every((p) => p.d.line !== undefined);
+function sourceArgs(items: Pending[], rest: (p: Pending) => unknown[], decoded: boolean): SourceArgs {
+  const sourceText = !decoded && items.every((p) => p.d.line !== undefined);
   return { args: items.map((p) => [sourceText ? p.d.line : p.d.doc, ...rest(p)]), sourceText };
 }
 

@@ -37,6 +37,8 @@ export interface WorkerFailure {
   index?: number;
   /** Set when a document the lambda returned could not be published: the error's code (INVALID_DOCUMENT, REDUCE_FAILED…). */
   publishing?: string;
+  /** Set when the source document's text (`sourceText`) is not JSON. */
+  invalidSource?: boolean;
 }
 
 export type WorkerReply =
@@ -59,7 +61,9 @@ const own = (stack: unknown) =>
         .filter((l) => !l.includes(self))
         .join('\n');
 const at = new Int32Array(progress);
-const router = derived ? new Router(new Map([[derived.name, { spec: derived, schema: CollectionSchema.compile(derived.schema) }]])) : undefined;
+const collections = derived ? new Map([[derived.name, { spec: derived, schema: CollectionSchema.compile(derived.schema) }]]) : undefined;
+/** The open transaction's documents; a new one after a failure (a router that failed is discarded). */
+let router = collections ? new Router(collections) : undefined;
 /** Documents published into the open transaction, which names them in errors (`<collection>[n]`). */
 let published = 0;
 
@@ -82,6 +86,7 @@ async function handle(req: WorkerRequest): Promise<void> {
     try {
       parts = drain();
     } catch (err) {
+      router = new Router(collections!);
       fail(id, { message: (err as Error).message, publishing: err instanceof InletError ? err.code : 'INTERNAL' });
       return;
     }
@@ -109,7 +114,7 @@ async function handle(req: WorkerRequest): Promise<void> {
       try {
         args[i]![0] = JSON.parse(args[i]![0] as string);
       } catch (err) {
-        fail(id, { index: i, message: `the source document is not JSON: ${(err as Error).message}` });
+        fail(id, { index: i, message: (err as Error).message, invalidSource: true });
         return;
       }
     }
@@ -133,9 +138,11 @@ async function handle(req: WorkerRequest): Promise<void> {
     for (let j = 0; j < r.length; j++) {
       const doc: unknown = r[j];
       try {
-        // The source was decoded for this call alone: returned once, it may be held as it is.
-        router!.add(derived!.name, doc, published++, doc === source && r.indexOf(doc) === j);
+        // The source was decoded for this call alone: returned once, it may be held (and reduced into) as it is.
+        router!.add(derived!.name, doc, published++, doc === source && r.indexOf(doc) === j && r.lastIndexOf(doc) === j);
       } catch (err) {
+        router = new Router(collections!);
+        published = 0;
         fail(id, { index: i, message: (err as Error).message, publishing: err instanceof InletError ? err.code : 'INTERNAL' });
         return;
       }

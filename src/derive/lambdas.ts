@@ -48,6 +48,8 @@ export class LambdaError extends Error {
     readonly lambdaStack?: string,
     /** The code of the error met publishing a document the lambda returned (LambdaOutput), if that was it. */
     readonly publishing?: string,
+    /** True when it was the source document's text (CallOptions.sourceText) that is not JSON: the message is JSON.parse's. */
+    readonly invalidSource?: boolean,
   ) {
     super(message);
   }
@@ -109,7 +111,7 @@ export class WorkerLambdas implements Lambdas {
       this.queue.shift();
       // The next call first: the worker runs it while this one's results are taken up.
       this.start();
-      if ('error' in m) call.reject(new LambdaError(m.error.message, m.error.index, m.error.stack, m.error.publishing));
+      if ('error' in m) call.reject(new LambdaError(m.error.message, m.error.index, m.error.stack, m.error.publishing, m.error.invalidSource));
       else call.resolve(m);
     });
     this.worker.on('error', (err) => this.fail(new LambdaError(`the lambda worker failed: ${err.message}`, undefined, err.stack)));
@@ -174,6 +176,17 @@ export class WorkerLambdas implements Lambdas {
 /** tsx's loader, for a worker running inlet's TypeScript sources (tests); resolved only then. */
 const TSX_API = WORKER_ENTRY.pathname.endsWith('.ts') ? import.meta.resolve('tsx/esm/api') : '';
 
+/** Argument lists with their source texts decoded (CallOptions.sourceText); a text that is not JSON fails naming its index. */
+function decodeSources(args: unknown[][]): unknown[][] {
+  return args.map(([source, ...rest], i) => {
+    try {
+      return [JSON.parse(source as string), ...rest];
+    } catch (err) {
+      throw new LambdaError((err as Error).message, i, undefined, undefined, true);
+    }
+  });
+}
+
 /**
  * Remote lambdas: each batch is one HTTP POST of the JSON array of argument lists to the
  * lambda's URL, answered with a JSON array holding, per document, the array of values returned
@@ -188,14 +201,14 @@ export class RemoteLambdas implements Lambdas {
   async call(transform: string, kind: 'Update' | 'Publish', args: unknown[][], opts?: CallOptions): Promise<unknown[][]> {
     const url = this.urls[`${transform}${kind}`];
     if (!url) throw new InletError('INTERNAL', `no remote lambda for ${transform}${kind}`);
+    const body = JSON.stringify(opts?.sourceText ? decodeSources(args) : args);
     let status: number;
     let text: string;
     try {
       const res = await request(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        // Source texts go in as they were read.
-        body: opts?.sourceText ? `[${args.map(([source, ...rest]) => `[${source as string}${rest.length > 0 ? `,${JSON.stringify(rest).slice(1, -1)}` : ''}]`).join(',')}]` : JSON.stringify(args),
+        body,
         headersTimeout: this.timeoutMs,
         bodyTimeout: this.timeoutMs,
       });
