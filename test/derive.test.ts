@@ -9,7 +9,7 @@ import { Appender } from '../src/client/appender.js';
 import { BrokerClient } from '../src/client/broker-client.js';
 import { DerivationRuntime } from '../src/derive/runtime.js';
 import { committedDocs, ingest } from './helpers/collections.js';
-import { appendTo, cleanup, ROOT, runCli, startBroker, tempDir, type TestBroker } from './helpers/broker.js';
+import { appendTo, cleanup, readAll, ROOT, runCli, startBroker, tempDir, type TestBroker } from './helpers/broker.js';
 import { buildUuid, ClockSource, OUTSIDE_TXN, randomProducer } from '../src/collections/uuid.js';
 import { InletError } from '../src/errors.js';
 
@@ -123,7 +123,10 @@ for (const [n, why, opts] of [
     await rt.settled();
     await ingestEvents(b, 50, 50, (id) => (id === 72 ? n : id));
     const err = await t.throwsAsync(rt.settled());
-    t.regex(err!.message, /^derivation acme\/totals, transform fromEvents \(.*totals\.flow\.yaml:\d+\), document acme\/events\/shard=0\/pivot=00@\d+: /);
+    // The document the lambda failed on, by its offset: not one of the calls queued behind it.
+    const lines = (await readAll(b.url, 'acme/events/shard=0/pivot=00')).toString('utf8');
+    const at = Buffer.byteLength(lines.slice(0, lines.indexOf('{"id":72,')));
+    t.regex(err!.message, new RegExp(`^derivation acme/totals, transform fromEvents \\(.*totals\\.flow\\.yaml:\\d+\\), document acme/events/shard=0/pivot=00@${at}: `));
     t.regex(err!.message, why);
     await rt.settled(['acme/joined']);
     const [joined, totals] = rt.status();
@@ -149,6 +152,20 @@ for (const [n, why, opts] of [
     t.is(last.c!.total, expectedTotals(100).c!.total - 72 + n);
   });
 }
+
+test.serial('a lambda that runs past its timeout during a backfill fails its derivation naming its own document, not the calls queued behind it', async (t) => {
+  const { b, catalog, client, dir } = await setup(t);
+  // Read in one go at the start: update calls of later batches are queued ahead of earlier batches' publish calls.
+  await ingestEvents(b, 0, 300, (id) => (id === 25 ? -2 : id));
+  const rt = await DerivationRuntime.start({ catalog, client, writer: new Appender(client), module: TOTALS_MODULE, dataDir: dir, batchSize: 10, lambdaTimeoutMs: 300 });
+  t.teardown(() => rt.stop());
+  const err = await t.throwsAsync(rt.settled());
+  const journal = `acme/events/shard=${25 % 3}/pivot=00`;
+  const lines = (await readAll(b.url, journal)).toString('utf8');
+  const at = Buffer.byteLength(lines.slice(0, lines.indexOf('{"id":25,')));
+  t.true(err!.message.startsWith(`derivation acme/totals, transform fromEvents (`), err!.message);
+  t.regex(err!.message, new RegExp(`document ${journal}@${at}: fromEventsUpdate: fromEventsUpdate ran past its timeout of 300 ms`));
+});
 
 test.serial('inlet serve --catalog runs the catalog\'s derivations; GET /v1/derivations, inlet derivations status and /metrics show them', async (t) => {
   const b = await startBroker({ args: ['--catalog', TOTALS] });

@@ -32,8 +32,6 @@ interface Batch {
   byTransform: Map<string, Pending[]>;
   /** The update lambdas' results, once asked for (`askUpdates`). */
   updates?: Promise<Map<Pending, unknown[]>>;
-  /** Whether its publish lambdas were called: the next batch's updates may be asked for then. */
-  publishing?: boolean;
 }
 
 interface Transform {
@@ -70,6 +68,9 @@ export class DerivationApp implements Application {
   private readonly queued: Batch[] = [];
   /** The first failure of a batch: every later batch and the transaction fail with it. */
   private failed: unknown;
+  /** Failures of calls that never ran, with the error that stopped the worker; and what each such error became. */
+  private readonly notRun = new WeakMap<InletError, LambdaError>();
+  private readonly chargedTo = new WeakMap<LambdaError, unknown>();
   private readonly transforms = new Map<string, Transform[]>();
   private readonly registerSchema: CollectionSchema;
   /**
@@ -117,7 +118,7 @@ export class DerivationApp implements Application {
   }
 
   consume(d: SequencedDocument, collection: string, txn: Transaction): Promise<void> | undefined {
-    if (this.failed !== undefined) return Promise.reject(this.failed);
+    if (this.failed !== undefined) return this.failure_();
     this.open.read++;
     for (const transform of this.transforms.get(collection) ?? []) {
       // Without a partition filter, the document is not decoded here.
@@ -149,14 +150,17 @@ export class DerivationApp implements Application {
     this.open = { read: 0, published: 0 };
     const publishing = (async () => {
       await tail;
-      if (this.failed !== undefined) throw this.failed;
+      if (this.failed !== undefined) return this.failure_();
       if (!drained) return;
       let parts;
       try {
         parts = await drained;
       } catch (err) {
         const code = err instanceof LambdaError && err.publishing ? (err.publishing as ErrorCode) : 'DERIVATION_FAILED';
-        throw (this.failed ??= new InletError(code, `derivation ${this.name}, publishing a transaction: ${(err as Error).message}`, { cause: err }));
+        const failure = new InletError(code, `derivation ${this.name}, publishing a transaction: ${(err as Error).message}`, { cause: err });
+        if (err instanceof LambdaError) this.charged(err, failure);
+        this.failed ??= failure;
+        return this.failure_();
       }
       for (const part of parts) txn.publishEncoded(part);
     })();
@@ -173,9 +177,12 @@ export class DerivationApp implements Application {
    * first half runs as soon as the one before has called its publish lambdas, not once it has
    * published: the worker runs one batch's publish lambdas while the next batch's registers are
    * reduced and its publish lambdas queued behind, so neither thread waits for the other's
-   * round trip. A batch's update lambdas, which depend on its sources alone, are called as soon
-   * as the batch before has called its publish lambdas. The first failure stops every later
-   * batch (`failed`); a first half's failure is taken up in batch order, by its second half.
+   * round trip. A batch's update lambdas, which depend on its sources alone, are called at once,
+   * ahead of the publish lambdas of the batches before: when its first half comes, its updates
+   * are there. The first failure stops every later batch (`failed`); a first half's failure is
+   * taken up in batch order, by its second half. A call that never ran (the worker stopped
+   * first, in a later batch's call) fails its batch too, yet the derivation's error names the
+   * call that stopped the worker (`failure_`).
    */
   private flush(txn: Transaction): void {
     const items = this.buffer;
@@ -183,8 +190,7 @@ export class DerivationApp implements Application {
     if (items.length === 0) return;
     const batch: Batch = { items, counts: this.open, byTransform: groupBy(items, (p) => p.transform.spec.name) };
     this.queued.push(batch);
-    const ahead = this.queued.at(-2);
-    if (!ahead || ahead.publishing) this.askUpdates(batch);
+    this.askUpdates(batch);
     const registered = this.registering.then(async () => {
       try {
         if (this.failed !== undefined || this.registerFailed) return undefined;
@@ -290,9 +296,6 @@ export class DerivationApp implements Application {
       calls.push([items, this.output ? this.call(t, 'Publish', items, () => this.output!.publish(t.name, args.args, args)) : this.call(t, 'Publish', items, args)]);
     }
     for (const [, call] of calls) call.catch(() => undefined);
-    batch.publishing = true;
-    const next = this.queued[1];
-    if (next) this.askUpdates(next);
     return calls;
   }
 
@@ -332,6 +335,11 @@ export class DerivationApp implements Application {
     } catch (err) {
       const index = err instanceof LambdaError ? err.index : undefined;
       const p = items[index ?? 0]!;
+      if (err instanceof LambdaError && err.notRun) {
+        const failure = new InletError('DERIVATION_FAILED', `derivation ${this.name}, transform ${t.name}: ${err.message}`, { cause: err });
+        this.notRun.set(failure, err.notRun);
+        throw failure;
+      }
       if (err instanceof LambdaError && err.invalidSource) {
         // As the reader says it of a line that is not JSON, had it decoded the line itself.
         throw new ReaderError('INVALID_CONTENT', `journal ${p.d.journal}: the line at offset ${p.d.begin} is not JSON: ${err.message}`, {
@@ -343,8 +351,27 @@ export class DerivationApp implements Application {
       }
       const stack = err instanceof LambdaError ? err.lambdaStack : undefined;
       const which = index === undefined && items.length > 1 ? ` (a batch of ${items.length} from)` : '';
-      throw this.failure(t, p, `${t.name}${kind}${which}: ${(err as Error).message}${stack ? `\n${stack}` : ''}`, err);
+      const failure = this.failure(t, p, `${t.name}${kind}${which}: ${(err as Error).message}${stack ? `\n${stack}` : ''}`, err);
+      if (err instanceof LambdaError) this.charged(err, failure);
+      throw failure;
     }
+  }
+
+  /** Records what a lambda error became, for the calls that did not run because of it. */
+  private charged(err: LambdaError, failure: unknown): void {
+    if (!this.chargedTo.has(err)) this.chargedTo.set(err, failure);
+  }
+
+  /**
+   * Rejects with the derivation's failure: the first one met, or, when that was a call that
+   * never ran, the failure of the call that stopped the worker. Every rejection the worker's end
+   * caused is taken up first (one turn of the event loop).
+   */
+  private async failure_(): Promise<never> {
+    await new Promise((resolve) => setImmediate(resolve));
+    const first = this.failed;
+    const dead = first instanceof InletError ? this.notRun.get(first) : undefined;
+    throw (dead && this.chargedTo.get(dead)) ?? first;
   }
 
   /** Why a document could not be published (by the code of the error met), as failures say it. */

@@ -42,16 +42,28 @@ export interface CallOptions {
 
 /** A lambda's failure: the message (with the lambda's stack) and the batch index of the document. */
 export class LambdaError extends Error {
+  /** The lambda's stack, when it threw. */
+  readonly lambdaStack: string | undefined;
+  /** The code of the error met publishing a document the lambda returned (LambdaOutput), if that was it. */
+  readonly publishing: string | undefined;
+  /** True when it was the source document's text (CallOptions.sourceText) that is not JSON: the message is JSON.parse's. */
+  readonly invalidSource: boolean;
+  /**
+   * Set when the call never ran: the worker stopped first, with this error, which the call it
+   * was running (or the close) got. That call's documents are the ones to name.
+   */
+  readonly notRun: LambdaError | undefined;
+
   constructor(
     message: string,
     readonly index: number | undefined,
-    readonly lambdaStack?: string,
-    /** The code of the error met publishing a document the lambda returned (LambdaOutput), if that was it. */
-    readonly publishing?: string,
-    /** True when it was the source document's text (CallOptions.sourceText) that is not JSON: the message is JSON.parse's. */
-    readonly invalidSource?: boolean,
+    more: { lambdaStack?: string | undefined; publishing?: string | undefined; invalidSource?: boolean; notRun?: LambdaError } = {},
   ) {
     super(message);
+    this.lambdaStack = more.lambdaStack;
+    this.publishing = more.publishing;
+    this.invalidSource = more.invalidSource === true;
+    this.notRun = more.notRun;
   }
 }
 
@@ -83,7 +95,7 @@ export class WorkerLambdas implements Lambdas {
   private readonly queue: Call[] = [];
   private timer: NodeJS.Timeout | undefined;
   private nextId = 0;
-  private dead: Error | undefined;
+  private dead: LambdaError | undefined;
   /** Whether the worker has loaded its own modules: calls are timed from then on. */
   private booted = false;
   readonly output: LambdaOutput | undefined;
@@ -111,10 +123,13 @@ export class WorkerLambdas implements Lambdas {
       this.queue.shift();
       // The next call first: the worker runs it while this one's results are taken up.
       this.start();
-      if ('error' in m) call.reject(new LambdaError(m.error.message, m.error.index, m.error.stack, m.error.publishing, m.error.invalidSource));
+      if ('error' in m) {
+        const { message, index, stack, publishing, invalidSource } = m.error;
+        call.reject(new LambdaError(message, index, { lambdaStack: stack, publishing, invalidSource: invalidSource === true }));
+      }
       else call.resolve(m);
     });
-    this.worker.on('error', (err) => this.fail(new LambdaError(`the lambda worker failed: ${err.message}`, undefined, err.stack)));
+    this.worker.on('error', (err) => this.fail(new LambdaError(`the lambda worker failed: ${err.message}`, undefined, { lambdaStack: err.stack })));
     this.worker.on('exit', (code) => this.fail(new LambdaError(`the lambda worker exited (${code})`, undefined)));
     this.output = derived
       ? {
@@ -132,7 +147,7 @@ export class WorkerLambdas implements Lambdas {
   }
 
   private send(request: WorkerRequest, what: string): Promise<WorkerReply> {
-    if (this.dead) return Promise.reject(this.dead);
+    if (this.dead) return Promise.reject(new LambdaError(`the lambda worker stopped before ${what} ran: ${this.dead.message}`, undefined, { notRun: this.dead }));
     return new Promise((resolve, reject) => {
       this.queue.push({ request, what, resolve, reject });
       if (this.queue.length === 1) this.start();
@@ -158,13 +173,17 @@ export class WorkerLambdas implements Lambdas {
     }, this.timeoutMs);
   }
 
-  /** Fails the call under way with `err` and, with the first error the worker met, every call waiting. */
-  private fail(err: Error): void {
+  /**
+   * Fails the call under way with `err` and every call waiting as not run (`LambdaError.notRun`:
+   * the first error the worker met, which names the call it was in).
+   */
+  private fail(err: LambdaError): void {
     clearTimeout(this.timer);
     this.dead ??= err;
+    const dead = this.dead;
     const [current, ...waiting] = this.queue.splice(0);
     current?.reject(err);
-    for (const c of waiting) c.reject(this.dead);
+    for (const c of waiting) c.reject(new LambdaError(`the lambda worker stopped before ${c.what} ran: ${dead.message}`, undefined, { notRun: dead }));
   }
 
   async close(): Promise<void> {
@@ -182,7 +201,7 @@ function decodeSources(args: unknown[][]): unknown[][] {
     try {
       return [JSON.parse(source as string), ...rest];
     } catch (err) {
-      throw new LambdaError((err as Error).message, i, undefined, undefined, true);
+      throw new LambdaError((err as Error).message, i, { invalidSource: true });
     }
   });
 }
