@@ -7,7 +7,7 @@ import { cloneJson, packKey } from '../doc/json.js';
 import { CollectionSchema } from '../doc/schema.js';
 import { InletError, type ErrorCode } from '../errors.js';
 import { ReaderError } from '../readers/types.js';
-import { LambdaError, type LambdaOutput, type Lambdas } from './lambdas.js';
+import { LambdaError, type BatchArgs, type LambdaOutput, type Lambdas } from './lambdas.js';
 import type { RegisterStore } from './store.js';
 
 /** Batches started through the lambdas and not yet published, beyond which `consume` waits. */
@@ -118,7 +118,7 @@ export class DerivationApp implements Application {
   }
 
   consume(d: SequencedDocument, collection: string, txn: Transaction): Promise<void> | undefined {
-    if (this.failed !== undefined) return this.failure_();
+    if (this.failed !== undefined) return this.rejectWithFailure();
     this.open.read++;
     for (const transform of this.transforms.get(collection) ?? []) {
       // Without a partition filter, the document is not decoded here.
@@ -150,7 +150,7 @@ export class DerivationApp implements Application {
     this.open = { read: 0, published: 0 };
     const publishing = (async () => {
       await tail;
-      if (this.failed !== undefined) return this.failure_();
+      if (this.failed !== undefined) return this.rejectWithFailure();
       if (!drained) return;
       let parts;
       try {
@@ -160,7 +160,7 @@ export class DerivationApp implements Application {
         const failure = new InletError(code, `derivation ${this.name}, publishing a transaction: ${(err as Error).message}`, { cause: err });
         if (err instanceof LambdaError) this.charged(err, failure);
         this.failed ??= failure;
-        return this.failure_();
+        return this.rejectWithFailure();
       }
       for (const part of parts) txn.publishEncoded(part);
     })();
@@ -182,7 +182,7 @@ export class DerivationApp implements Application {
    * are there. The first failure stops every later batch (`failed`); a first half's failure is
    * taken up in batch order, by its second half. A call that never ran (the worker stopped
    * first, in a later batch's call) fails its batch too, yet the derivation's error names the
-   * call that stopped the worker (`failure_`).
+   * call that stopped the worker (`rejectWithFailure`).
    */
   private flush(txn: Transaction): void {
     const items = this.buffer;
@@ -235,7 +235,7 @@ export class DerivationApp implements Application {
     const calls: [Pending[], Promise<unknown[][]>][] = [];
     for (const items of byTransform.values()) {
       const t = items[0]!.transform.spec;
-      if (t.update) calls.push([items, this.call<never>(t, 'Update', items, sourceArgs(items, () => [], !this.registersFixed))]);
+      if (t.update) calls.push([items, this.call<never>(t, 'Update', items, batchArgs(items, !this.registersFixed))]);
     }
     for (const [, call] of calls) call.catch(() => undefined);
     const updates = new Map<Pending, unknown[]>();
@@ -248,7 +248,7 @@ export class DerivationApp implements Application {
 
   /**
    * A batch's first half: reduces its updates into its registers in source order, and calls its
-   * publish lambdas; returns those calls. (Then the next batch's update lambdas are called.)
+   * publish lambdas; returns those calls.
    */
   private async register(batch: Batch): Promise<Calls> {
     const spec = this.collections.get(this.name)!.spec.derivation!;
@@ -258,13 +258,9 @@ export class DerivationApp implements Application {
     // here to the last `put`, nothing awaits: no commit can change the store in between.
     const keys = this.registersFixed ? [] : batch.items.map((p) => packKey(p.d.doc, p.transform.spec.shuffle));
     const registers = this.registersFixed ? new Map<string, unknown>() : this.store.getMany(keys);
-    for (let i = 0; i < batch.items.length; i++) {
+    for (let i = 0; i < batch.items.length && !this.registersFixed; i++) {
       const p = batch.items[i]!;
       const t = p.transform.spec;
-      if (this.registersFixed) {
-        if (t.publish) publishArgs.set(p, [spec.register.initial, spec.register.initial]);
-        continue;
-      }
       const key = keys[i]!;
       const stored = registers.get(key);
       const previous = stored === undefined ? spec.register.initial : stored;
@@ -292,8 +288,10 @@ export class DerivationApp implements Application {
     for (const items of batch.byTransform.values()) {
       const t = items[0]!.transform.spec;
       if (!t.publish) continue;
-      const args = sourceArgs(items, (p) => publishArgs.get(p)!, !this.registersFixed);
-      calls.push([items, this.output ? this.call(t, 'Publish', items, () => this.output!.publish(t.name, args.args, args)) : this.call(t, 'Publish', items, args)]);
+      // Fixed registers: every document gets `initial` twice, sent once.
+      const after = this.registersFixed ? { shared: [spec.register.initial, spec.register.initial] } : { rest: items.map((p) => publishArgs.get(p)!) };
+      const args = batchArgs(items, !this.registersFixed, after);
+      calls.push([items, this.output ? this.call(t, 'Publish', items, () => this.output!.publish(t.name, args)) : this.call(t, 'Publish', items, args)]);
     }
     for (const [, call] of calls) call.catch(() => undefined);
     return calls;
@@ -329,9 +327,9 @@ export class DerivationApp implements Application {
   }
 
   /** Calls a lambda over a batch (its arguments, or how to call it), naming the document a failure concerns. */
-  private async call<R>(t: TransformSpec, kind: 'Update' | 'Publish', items: Pending[], how: SourceArgs | (() => Promise<R>)): Promise<R | unknown[][]> {
+  private async call<R>(t: TransformSpec, kind: 'Update' | 'Publish', items: Pending[], how: BatchArgs | (() => Promise<R>)): Promise<R | unknown[][]> {
     try {
-      return await (typeof how === 'function' ? how() : this.lambdas.call(t.name, kind, how.args, how));
+      return await (typeof how === 'function' ? how() : this.lambdas.call(t.name, kind, how));
     } catch (err) {
       const index = err instanceof LambdaError ? err.index : undefined;
       const p = items[index ?? 0]!;
@@ -367,7 +365,7 @@ export class DerivationApp implements Application {
    * never ran, the failure of the call that stopped the worker. Every rejection the worker's end
    * caused is taken up first (one turn of the event loop).
    */
-  private async failure_(): Promise<never> {
+  private async rejectWithFailure(): Promise<never> {
     await new Promise((resolve) => setImmediate(resolve));
     const first = this.failed;
     const dead = first instanceof InletError ? this.notRun.get(first) : undefined;
@@ -387,21 +385,15 @@ export class DerivationApp implements Application {
   }
 }
 
-/** A batch's argument lists, each opening with its source document (as its JSON text when `sourceText`). */
-interface SourceArgs {
-  args: unknown[][];
-  sourceText: boolean;
-}
-
 /**
- * The argument lists of a batch's lambda calls: its source documents, then `rest`. Sources go as
- * the lines they were read from when they all have one and this thread has not `decoded` them
- * (for their shuffle keys): the lambdas' side decodes them, rather than this thread decoding them
- * and the worker's message copying them.
+ * The arguments of a batch's lambda calls: its source documents, then what comes `after` them.
+ * Sources go as the lines they were read from when they all have one and this thread has not
+ * `decoded` them (for their shuffle keys): the lambdas' side decodes them, rather than this
+ * thread decoding them and the worker's message copying them.
  */
-function sourceArgs(items: Pending[], rest: (p: Pending) => unknown[], decoded: boolean): SourceArgs {
+function batchArgs(items: Pending[], decoded: boolean, after: Pick<BatchArgs, 'rest' | 'shared'> = {}): BatchArgs {
   const sourceText = !decoded && items.every((p) => p.d.line !== undefined);
-  return { args: items.map((p) => [sourceText ? p.d.line : p.d.doc, ...rest(p)]), sourceText };
+  return { sources: items.map((p) => (sourceText ? p.d.line : p.d.doc)), sourceText, ...after };
 }
 
 /** A batch's publish calls per transform: the documents returned, or (LambdaOutput) how many. */

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import type { CollectionSpec } from '../catalog/types.js';
 import { encodeLines } from '../collections/publisher.js';
 import { Router, type EncodedPart } from '../collections/route.js';
+import { argsAt, type BatchArgs } from './batch-args.js';
 import { CollectionSchema } from '../doc/schema.js';
 import { InletError } from '../errors.js';
 
@@ -28,7 +29,7 @@ export interface WorkerData {
 }
 
 /** A call: a method over a batch (`publish`: keep the documents, answer counts), or the transaction's end. */
-export type WorkerRequest = { id: number; method: string; args: unknown[][]; publish?: boolean; sourceText?: boolean } | { id: number; drain: true };
+export type WorkerRequest = { id: number; method: string; args: BatchArgs; publish?: boolean } | { id: number; drain: true };
 
 export interface WorkerFailure {
   message: string;
@@ -106,13 +107,15 @@ async function handle(req: WorkerRequest): Promise<void> {
     return;
   }
   const { args } = req;
-  const results: unknown[][] = req.publish ? [] : new Array(args.length);
-  const counts = req.publish ? new Int32Array(args.length) : undefined;
-  for (let i = 0; i < args.length; i++) {
+  const n = args.sources.length;
+  const results: unknown[][] = req.publish ? [] : new Array(n);
+  const counts = req.publish ? new Int32Array(n) : undefined;
+  for (let i = 0; i < n; i++) {
     Atomics.store(at, 0, i);
-    if (req.sourceText) {
+    let source = args.sources[i];
+    if (args.sourceText) {
       try {
-        args[i]![0] = JSON.parse(args[i]![0] as string);
+        source = JSON.parse(source as string);
       } catch (err) {
         fail(id, { index: i, message: (err as Error).message, invalidSource: true });
         return;
@@ -120,7 +123,7 @@ async function handle(req: WorkerRequest): Promise<void> {
     }
     let r: unknown;
     try {
-      r = await (fn as Lambda).apply(instance, args[i]!);
+      r = await (fn as Lambda).apply(instance, argsAt(args, i, source));
     } catch (err) {
       fail(id, { index: i, message: String((err as Error)?.message ?? err), ...opt('stack', own((err as Error)?.stack)) });
       return;
@@ -134,7 +137,6 @@ async function handle(req: WorkerRequest): Promise<void> {
       results[i] = r;
       continue;
     }
-    const source = args[i]![0];
     for (let j = 0; j < r.length; j++) {
       const doc: unknown = r[j];
       try {

@@ -5,7 +5,10 @@ import { request } from 'undici';
 import type { CollectionSpec } from '../catalog/types.js';
 import type { EncodedPart } from '../collections/route.js';
 import { InletError } from '../errors.js';
+import { argsAt, type BatchArgs } from './batch-args.js';
 import type { WorkerData, WorkerReply, WorkerRequest } from './lambda-worker.js';
+
+export type { BatchArgs } from './batch-args.js';
 
 /**
  * How a derivation calls its lambdas: in batches. Each call takes the argument lists of a run
@@ -15,8 +18,7 @@ import type { WorkerData, WorkerReply, WorkerRequest } from './lambda-worker.js'
  * failure is a `LambdaError` that says which document of the batch (index) it concerns, when known.
  */
 export interface Lambdas {
-  /** With `sourceText`, each argument list's first value (the source document) is its JSON text. */
-  call(transform: string, kind: 'Update' | 'Publish', args: unknown[][], opts?: CallOptions): Promise<unknown[][]>;
+  call(transform: string, kind: 'Update' | 'Publish', args: BatchArgs): Promise<unknown[][]>;
   /** Set when the publish lambdas' documents are published where the lambdas run (see LambdaOutput). */
   readonly output?: LambdaOutput | undefined;
   close(): Promise<void>;
@@ -30,15 +32,11 @@ export interface Lambdas {
  */
 export interface LambdaOutput {
   /** Calls a transform's publish lambda per argument list; resolves with how many documents each returned. */
-  publish(transform: string, args: unknown[][], opts?: CallOptions): Promise<Int32Array>;
+  publish(transform: string, args: BatchArgs): Promise<Int32Array>;
   /** The open transaction's documents, combined and encoded per partition journal; opens the next. */
   drain(): Promise<EncodedPart[]>;
 }
 
-export interface CallOptions {
-  /** The source documents are given as their JSON text (the line read), decoded where the lambda runs. */
-  sourceText?: boolean;
-}
 
 /** A lambda's failure: the message (with the lambda's stack) and the batch index of the document. */
 export class LambdaError extends Error {
@@ -133,17 +131,16 @@ export class WorkerLambdas implements Lambdas {
     this.worker.on('exit', (code) => this.fail(new LambdaError(`the lambda worker exited (${code})`, undefined)));
     this.output = derived
       ? {
-          publish: async (transform, args, opts) =>
-            ((await this.send({ id: this.nextId++, method: `${transform}Publish`, args, publish: true, sourceText: opts?.sourceText === true }, `${transform}Publish`)) as { counts: Int32Array })
-              .counts,
+          publish: async (transform, args) =>
+            ((await this.send({ id: this.nextId++, method: `${transform}Publish`, args, publish: true }, `${transform}Publish`)) as { counts: Int32Array }).counts,
           drain: async () => ((await this.send({ id: this.nextId++, drain: true }, 'publishing the transaction')) as { parts: EncodedPart[] }).parts,
         }
       : undefined;
   }
 
-  async call(transform: string, kind: 'Update' | 'Publish', args: unknown[][], opts?: CallOptions): Promise<unknown[][]> {
+  async call(transform: string, kind: 'Update' | 'Publish', args: BatchArgs): Promise<unknown[][]> {
     const method = `${transform}${kind}`;
-    return ((await this.send({ id: this.nextId++, method, args, sourceText: opts?.sourceText === true }, method)) as { results: unknown[][] }).results;
+    return ((await this.send({ id: this.nextId++, method, args }, method)) as { results: unknown[][] }).results;
   }
 
   private send(request: WorkerRequest, what: string): Promise<WorkerReply> {
@@ -195,11 +192,12 @@ export class WorkerLambdas implements Lambdas {
 /** tsx's loader, for a worker running inlet's TypeScript sources (tests); resolved only then. */
 const TSX_API = WORKER_ENTRY.pathname.endsWith('.ts') ? import.meta.resolve('tsx/esm/api') : '';
 
-/** Argument lists with their source texts decoded (CallOptions.sourceText); a text that is not JSON fails naming its index. */
-function decodeSources(args: unknown[][]): unknown[][] {
-  return args.map(([source, ...rest], i) => {
+/** The argument lists of a batch, their source texts decoded (BatchArgs.sourceText); a text that is not JSON fails naming its index. */
+function argLists(args: BatchArgs): unknown[][] {
+  return args.sources.map((source, i) => {
+    if (!args.sourceText) return argsAt(args, i);
     try {
-      return [JSON.parse(source as string), ...rest];
+      return argsAt(args, i, JSON.parse(source as string));
     } catch (err) {
       throw new LambdaError((err as Error).message, i, { invalidSource: true });
     }
@@ -217,10 +215,11 @@ export class RemoteLambdas implements Lambdas {
     private readonly timeoutMs: number,
   ) {}
 
-  async call(transform: string, kind: 'Update' | 'Publish', args: unknown[][], opts?: CallOptions): Promise<unknown[][]> {
+  async call(transform: string, kind: 'Update' | 'Publish', batch: BatchArgs): Promise<unknown[][]> {
     const url = this.urls[`${transform}${kind}`];
+    const args = argLists(batch);
     if (!url) throw new InletError('INTERNAL', `no remote lambda for ${transform}${kind}`);
-    const body = JSON.stringify(opts?.sourceText ? decodeSources(args) : args);
+    const body = JSON.stringify(args);
     let status: number;
     let text: string;
     try {

@@ -271,7 +271,7 @@ function lambdasOf(spec: CollectionSpec, opts: DerivationRuntimeOptions): Lambda
   const http = new RemoteLambdas(remote, timeout);
   return {
     output: worker?.output,
-    call: (transform, kind, args, o) => (remote[`${transform}${kind}`] ? http.call(transform, kind, args, o) : worker!.call(transform, kind, args, o)),
+    call: (transform, kind, args) => (remote[`${transform}${kind}`] ? http.call(transform, kind, args) : worker!.call(transform, kind, args)),
     close: async () => {
       await worker?.close();
     },
