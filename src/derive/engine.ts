@@ -258,7 +258,8 @@ export class DerivationApp implements Application {
     // here to the last `put`, nothing awaits: no commit can change the store in between.
     const keys = this.registersFixed ? [] : batch.items.map((p) => packKey(p.d.doc, p.transform.spec.shuffle));
     const registers = this.registersFixed ? new Map<string, unknown>() : this.store.getMany(keys);
-    for (let i = 0; i < batch.items.length && !this.registersFixed; i++) {
+    // Fixed registers: nothing to reduce, and every publish call gets `initial` (below).
+    for (let i = 0; i < keys.length; i++) {
       const p = batch.items[i]!;
       const t = p.transform.spec;
       const key = keys[i]!;

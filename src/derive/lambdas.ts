@@ -44,7 +44,7 @@ export class LambdaError extends Error {
   readonly lambdaStack: string | undefined;
   /** The code of the error met publishing a document the lambda returned (LambdaOutput), if that was it. */
   readonly publishing: string | undefined;
-  /** True when it was the source document's text (CallOptions.sourceText) that is not JSON: the message is JSON.parse's. */
+  /** True when it was the source document's text (BatchArgs.sourceText) that is not JSON: the message is JSON.parse's. */
   readonly invalidSource: boolean;
   /**
    * Set when the call never ran: the worker stopped first, with this error, which the call it
