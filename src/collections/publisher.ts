@@ -83,7 +83,7 @@ export class Publisher {
         bodies.set(name, head);
         continue;
       }
-      const parts: Buffer[] = [head];
+      const parts: Buffer[] = head.length > 0 ? [head] : [];
       for (const e of encoded) {
         if (e.ends.length === 0) continue;
         const body = Buffer.from(e.body.buffer, e.body.byteOffset, e.body.byteLength);
@@ -92,7 +92,8 @@ export class Publisher {
         this.clock = last;
         parts.push(body);
       }
-      bodies.set(name, Buffer.concat(parts));
+      // One part (a transaction's second and later appends to a journal): written as it is, not copied.
+      bodies.set(name, parts.length === 1 ? parts[0]! : Buffer.concat(parts));
     }
     for (const name of bodies.keys()) this.written.add(name);
     return bodies;
@@ -179,6 +180,7 @@ const UUID_FROM_END = UUID_PLACEHOLDER.length + 4;
 export function encodeLines(docs: Record<string, unknown>[]): EncodedLines {
   const lines: string[] = new Array(docs.length);
   const ends = new Int32Array(docs.length);
+  // In characters: the lines' bytes when the body turns out to be ASCII (counted again if not).
   let at = 0;
   for (let i = 0; i < docs.length; i++) {
     const doc = docs[i]!;
@@ -190,10 +192,14 @@ export function encodeLines(docs: Record<string, unknown>[]): EncodedLines {
     }
     const line = `${json.length > 2 ? `${json.slice(0, -1)},` : '{'}"_meta":{"uuid":"${UUID_PLACEHOLDER}"}}\n`;
     lines[i] = line;
-    at += Buffer.byteLength(line);
+    at += line.length;
     ends[i] = at;
   }
   const body = Buffer.from(lines.join(''));
+  if (body.length !== at) {
+    at = 0;
+    for (let i = 0; i < lines.length; i++) ends[i] = at += Buffer.byteLength(lines[i]!);
+  }
   // On an ArrayBuffer of its own (small ones are slices of Node's pool), so that it can be transferred.
   if (body.byteOffset === 0 && body.buffer.byteLength === body.length) return { body, ends };
   return { body: new Uint8Array(body), ends };

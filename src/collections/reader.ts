@@ -32,9 +32,12 @@ export interface CollectionReaderOptions extends Omit<SelectorReaderOptions, 'of
  * the documents one ACK committed).
  */
 export class CollectionReader<T = unknown> implements AsyncIterable<SequencedDocument<T>> {
-  private readonly sequencers = new Map<string, Sequencer<T>>();
-  /** End of the last line fed to each journal's sequencer. */
-  private readonly readThrough = new Map<string, number>();
+  /** Per journal read: its sequencer, the end of the last line fed to it, and the restored read-through. */
+  private readonly journals = new Map<string, { journal: string; seq: Sequencer<T>; readThrough: number; restoredThrough: number }>();
+  /** The journal of the last line fed (lines come in runs of one journal). */
+  private last: { journal: string; seq: Sequencer<T>; readThrough: number; restoredThrough: number } | undefined;
+  /** What the last line fed committed (the batch's documents). */
+  private readonly committed: SequencedDocument<T>[] = [];
   /** Documents one ACK committed, handed out one at a time. */
   private batch: { docs: SequencedDocument<T>[]; consumed: number; ackBegin: number } | undefined;
   /** Documents of one chunk, read and parsed, fed to their sequencer one at a time as `take` goes. */
@@ -134,16 +137,25 @@ export class CollectionReader<T = unknown> implements AsyncIterable<SequencedDoc
   private feed(): void {
     const d = this.parsed[this.fed++]!;
     this.linesRead++;
-    let seq = this.sequencers.get(d.journal);
-    if (!seq) {
-      this.sequencers.set(d.journal, (seq = new Sequencer<T>()));
-      const cp = this.restored[d.journal];
-      if (cp) seq.restore(cp);
+    let j = this.last;
+    if (j?.journal !== d.journal) {
+      j = this.journals.get(d.journal);
+      if (!j) {
+        const seq = new Sequencer<T>();
+        const cp = this.restored[d.journal];
+        if (cp) seq.restore(cp);
+        this.journals.set(d.journal, (j = { journal: d.journal, seq, readThrough: 0, restoredThrough: cp?.readThrough ?? 0 }));
+      }
+      this.last = j;
     }
-    const committed = seq.push(d);
+    // Called once the last batch is handed out: its array is taken up again.
+    const committed = this.committed;
+    committed.length = 0;
+    this.batch = undefined;
+    j.seq.pushInto(d, committed);
     // Lines before the restored read-through only rebuild state: what they committed was handed out before.
-    if (d.end <= (this.restored[d.journal]?.readThrough ?? 0)) committed.length = 0;
-    this.readThrough.set(d.journal, d.end);
+    if (d.end <= j.restoredThrough) committed.length = 0;
+    j.readThrough = d.end;
     if (committed.length > 0) this.batch = { docs: committed, consumed: 0, ackBegin: d.begin };
   }
 
@@ -173,8 +185,7 @@ export class CollectionReader<T = unknown> implements AsyncIterable<SequencedDoc
   /** Where the reader stands after the documents handed out so far. */
   checkpoint(): ReadCheckpoint {
     const out: ReadCheckpoint = { ...this.restored };
-    for (const [journal, seq] of this.sequencers) {
-      const at = this.readThrough.get(journal)!;
+    for (const [journal, { seq, readThrough: at }] of this.journals) {
       // Still replaying up to the restored read-through: the restored checkpoint stands as it is.
       if (at < (this.restored[journal]?.readThrough ?? 0)) continue;
       const b = this.batch;

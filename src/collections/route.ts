@@ -67,18 +67,18 @@ export class Router {
    */
   add(name: string, doc: unknown, index: number, owned = false): void {
     const c = this.collection(name);
-    const details = { details: { collection: name, index } };
+    const details = () => ({ details: { collection: name, index } });
     const why = c.schema.validate(doc);
-    if (why !== null) throw new InletError('INVALID_DOCUMENT', `${name}[${index}]: ${why}`, details);
+    if (why !== null) throw new InletError('INVALID_DOCUMENT', `${name}[${index}]: ${why}`, details());
     for (const ptr of c.spec.key) {
-      if (getPointer(doc, ptr) === undefined) throw new InletError('INVALID_DOCUMENT', `${name}[${index}]: key ${ptr} is missing`, details);
+      if (getPointer(doc, ptr) === undefined) throw new InletError('INVALID_DOCUMENT', `${name}[${index}]: key ${ptr} is missing`, details());
     }
     let entry = this.combiners.get(c);
     if (!entry) this.combiners.set(c, (entry = { combiner: new Combiner(c.schema, c.spec.key), added: 0 }));
     try {
       entry.combiner.add(doc, owned);
     } catch (err) {
-      throw err instanceof InletError ? new InletError(err.code, `${name}[${index}]: ${err.message}`, details) : err;
+      throw err instanceof InletError ? new InletError(err.code, `${name}[${index}]: ${err.message}`, details()) : err;
     }
     entry.added++;
   }
@@ -103,6 +103,9 @@ export class Router {
       const combined = combiner.drainCounted();
       received += added;
       stored += combined.length;
+      const fields = c.spec.partitionFields;
+      // Unpartitioned: one journal for every document, named once.
+      const single = fields.length === 0 ? { values: [] as PartitionValue[], journal: partitionJournal(name, fields, []) } : undefined;
       combined.forEach(({ doc, adds }, i) => {
         // A reduction may produce what no single document was: it must still be valid. A document
         // added alone is a copy of one validated by `add`.
@@ -110,10 +113,10 @@ export class Router {
           const why = c.schema.validate(doc);
           if (why !== null) throw new InletError('INVALID_DOCUMENT', `${name}: a combined document is invalid: ${why}`);
         }
-        const values = c.spec.partitionFields.map((f) =>
-          checkPartitionValue(name, f, c.spec.projections[f]!.location, getPointer(doc, c.spec.projections[f]!.location), i),
-        );
-        const journal = partitionJournal(name, c.spec.partitionFields, values);
+        const values = single
+          ? single.values
+          : fields.map((f) => checkPartitionValue(name, f, c.spec.projections[f]!.location, getPointer(doc, c.spec.projections[f]!.location), i));
+        const journal = single ? single.journal : partitionJournal(name, fields, values);
         let part = journals.get(journal);
         if (!part) {
           try {

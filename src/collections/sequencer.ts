@@ -1,4 +1,4 @@
-import { ACK_TXN, CONTINUE_TXN, parseUuid, trailingUuid, ZERO_CLOCK, type ParsedUuid } from './uuid.js';
+import { ACK_TXN, CONTINUE_TXN, parseUuid, parseUuidAt, trailingUuidAt, ZERO_CLOCK, type ParsedUuid } from './uuid.js';
 
 /** A document as read from a collection's journal, with its line's offsets. */
 export interface SequencedDocument<T = unknown> {
@@ -11,9 +11,9 @@ export interface SequencedDocument<T = unknown> {
 }
 
 /** A document's `_meta.uuid`, parsed: from the end of its line when it is there, without parsing the document. */
-function uuidOf(d: SequencedDocument<unknown>): ParsedUuid | undefined {
-  const trailing = d.line === undefined ? undefined : trailingUuid(d.line);
-  const fast = trailing === undefined ? undefined : parseUuid(trailing);
+function uuidOf(d: SequencedDocument<unknown>, producer?: string): ParsedUuid | undefined {
+  const line = d.line;
+  const fast = line === undefined ? undefined : parseUuidAt(line, trailingUuidAt(line), producer);
   if (fast) return fast;
   const uuid = (d.doc as { _meta?: { uuid?: unknown } } | null)?._meta?.uuid;
   return typeof uuid === 'string' ? parseUuid(uuid) : undefined;
@@ -57,33 +57,54 @@ export class Sequencer<T = unknown> {
   duplicates = 0;
   rolledBack = 0;
 
+  /** The producer of the last document, and its state: most lines of a journal are one producer's. */
+  private last: { producer: string; st: ProducerState<T> } | undefined;
+
   /** Feeds the next document of the journal; returns what it commits (often nothing). */
   push(d: SequencedDocument<T>): SequencedDocument<T>[] {
-    const parsed = uuidOf(d);
-    if (!parsed) return [d];
-    let st = this.producers.get(parsed.producer);
-    if (!st) this.producers.set(parsed.producer, (st = { acked: ZERO_CLOCK, pending: [] }));
+    const out: SequencedDocument<T>[] = [];
+    this.pushInto(d, out);
+    return out;
+  }
+
+  /** `push`, adding what it commits to `out`; returns how many it added. */
+  pushInto(d: SequencedDocument<T>, out: SequencedDocument<T>[]): number {
+    const parsed = uuidOf(d, this.last?.producer);
+    if (!parsed) {
+      out.push(d);
+      return 1;
+    }
+    let st: ProducerState<T> | undefined;
+    if (this.last?.producer === parsed.producer) st = this.last.st;
+    else {
+      st = this.producers.get(parsed.producer);
+      if (!st) this.producers.set(parsed.producer, (st = { acked: ZERO_CLOCK, pending: [] }));
+      this.last = { producer: parsed.producer, st };
+    }
 
     if (parsed.flags & ACK_TXN) {
-      const out: SequencedDocument<T>[] = [];
+      let n = 0;
       for (const p of st.pending) {
-        if (p.clock <= parsed.clock) out.push(p.d);
-        else this.rolledBack++;
+        if (p.clock <= parsed.clock) {
+          out.push(p.d);
+          n++;
+        } else this.rolledBack++;
       }
       st.pending = [];
       if (parsed.clock > st.acked) st.acked = parsed.clock;
-      return out;
+      return n;
     }
     if (parsed.clock <= st.acked) {
       this.duplicates++;
-      return [];
+      return 0;
     }
     if (parsed.flags & CONTINUE_TXN) {
       st.pending.push({ d, clock: parsed.clock });
-      return [];
+      return 0;
     }
     st.acked = parsed.clock;
-    return [d];
+    out.push(d);
+    return 1;
   }
 
   /**
@@ -116,6 +137,7 @@ export class Sequencer<T = unknown> {
   /** Takes up a checkpoint's producers; feed the journal from `replayFrom(checkpoint)`. */
   restore(cp: JournalCheckpoint): void {
     this.producers.clear();
+    this.last = undefined;
     for (const [id, p] of Object.entries(cp.producers)) this.producers.set(id, { acked: p.lastAck, pending: [] });
   }
 

@@ -123,7 +123,9 @@ async function handle(req: WorkerRequest): Promise<void> {
     }
     let r: unknown;
     try {
-      r = await (fn as Lambda).apply(instance, argsAt(args, i, source));
+      r = (fn as Lambda).apply(instance, argsAt(args, i, source));
+      // Awaited only when it is a promise: an await per document costs a microtask turn each.
+      if (isThenable(r)) r = await r;
     } catch (err) {
       fail(id, { index: i, message: String((err as Error)?.message ?? err), ...opt('stack', own((err as Error)?.stack)) });
       return;
@@ -165,6 +167,10 @@ function drain(): EncodedPart[] {
     parts.push({ collection: part.collection.spec.name, journal, values: part.values, ...lines });
   }
   return parts;
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }
 
 function fail(id: number, error: WorkerFailure): void {

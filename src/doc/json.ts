@@ -199,6 +199,7 @@ export function compareByKeys(a: unknown, b: unknown, pointers: readonly (string
  */
 export function packKey(doc: unknown, pointers: readonly (string | readonly string[])[]): string {
   // Canonical JSON never contains a raw NUL and is never empty, so the encoding is unambiguous.
+  if (pointers.length === 1) return canonicalJson(getPointer(doc, pointers[0]!));
   return pointers.map((ptr) => canonicalJson(getPointer(doc, ptr))).join('\u0000');
 }
 
