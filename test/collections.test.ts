@@ -2,7 +2,7 @@ import test from 'ava';
 import { collectionSelector, encodePartitionValue, lagMs, partitionJournal, partitionLabels } from '../src/collections/partitions.js';
 import { Sequencer, type SequencedDocument } from '../src/collections/sequencer.js';
 import fc from 'fast-check';
-import { ACK_TXN, buildUuid, buildUuids, clockTime, ClockSource, CONTINUE_TXN, namedProducer, OUTSIDE_TXN, parseUuid, randomProducer, trailingUuid } from '../src/collections/uuid.js';
+import { ACK_TXN, buildUuid, clockTime, ClockSource, CONTINUE_TXN, namedProducer, OUTSIDE_TXN, parseUuid, randomProducer, trailingUuid, writeUuids } from '../src/collections/uuid.js';
 import { Selector } from '../src/protocol/selectors.js';
 import { validateJournalName } from '../src/protocol/names.js';
 
@@ -32,11 +32,14 @@ test('parseUuid accepts exactly the UUIDs of our layout (v1, RFC 4122 variant, l
   );
 });
 
-test('buildUuids makes the UUIDs of consecutive clocks that buildUuid makes, across a carry out of the low bits', (t) => {
+test('writeUuids writes the UUIDs of consecutive clocks that buildUuid makes, across a carry out of the low bits, touching nothing else', (t) => {
   const producer = randomProducer();
   for (const first of [0x01ed8c3a6f2b4c10n, 0x01ed8c3fffffffe0n, 0x01ed8cffffffffffn]) {
-    const got: string[] = [];
-    buildUuids(producer, first, 50, CONTINUE_TXN, (u, i) => (got[i] = u));
+    // Each at 40 bytes from the last, over bytes that must stay as they are between them.
+    const body = Buffer.alloc(50 * 40 + 3, '#');
+    writeUuids(body, producer, first, 50, CONTINUE_TXN, (i) => 3 + i * 40);
+    const got = Array.from({ length: 50 }, (_, i) => body.toString('latin1', 3 + i * 40, 3 + i * 40 + 36));
+    t.is(body.toString('latin1').replace(/#/g, '').length, 50 * 36);
     t.deepEqual(
       got,
       Array.from({ length: 50 }, (_, i) => buildUuid(producer, (first + BigInt(i)).toString(16).padStart(16, '0'), CONTINUE_TXN)),

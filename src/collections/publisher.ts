@@ -2,7 +2,7 @@ import type { JournalWriter } from '../client/journal-writer.js';
 import { crashPoint } from '../crashpoints.js';
 import { InletError } from '../errors.js';
 import { partitionSpec, type EncodedLines, type Routed } from './route.js';
-import { ACK_TXN, buildUuid, buildUuids, ClockSource, CONTINUE_TXN, ZERO_CLOCK } from './uuid.js';
+import { ACK_TXN, buildUuid, ClockSource, CONTINUE_TXN, writeUuids, ZERO_CLOCK } from './uuid.js';
 
 /**
  * The ACK documents that commit (or roll back) a transaction: one NDJSON line per journal it
@@ -86,11 +86,17 @@ export class Publisher {
       const parts: Buffer[] = head.length > 0 ? [head] : [];
       for (const e of encoded) {
         if (e.ends.length === 0) continue;
-        const body = Buffer.from(e.body.buffer, e.body.byteOffset, e.body.byteLength);
-        const { first, last } = this.clocks.reserve(e.ends.length);
-        buildUuids(this.producer, first, e.ends.length, CONTINUE_TXN, (uuid, i) => body.write(uuid, e.ends[i]! - UUID_FROM_END, 'latin1'));
+        const { body: b, ends } = e;
+        const { first, last } = this.clocks.reserve(ends.length);
+        writeUuids(b, this.producer, first, ends.length, CONTINUE_TXN, (i) => ends[i]! - UUID_FROM_END);
         this.clock = last;
-        parts.push(body);
+        const single = parts.length === 1 && parts[0] === head;
+        if (single && (e.headroom ?? 0) >= head.length) {
+          // The fence goes into the room left before the lines: one buffer, not a copy of both.
+          const withHead = Buffer.from(b.buffer, b.byteOffset - head.length, b.byteLength + head.length);
+          head.copy(withHead, 0);
+          parts[0] = withHead;
+        } else parts.push(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
       }
       // One part (a transaction's second and later appends to a journal): written as it is, not copied.
       bodies.set(name, parts.length === 1 ? parts[0]! : Buffer.concat(parts));
@@ -177,7 +183,7 @@ const UUID_FROM_END = UUID_PLACEHOLDER.length + 4;
  * encode them: each line ends in `"_meta":{"uuid":"<placeholder>"}}`, whatever `_meta` the document
  * held dropped (the publisher's `_meta` replaces it). The documents are modified (`_meta`).
  */
-export function encodeLines(docs: Record<string, unknown>[]): EncodedLines {
+export function encodeLines(docs: Record<string, unknown>[]): EncodedLines & { headroom: number } {
   const lines: string[] = new Array(docs.length);
   const ends = new Int32Array(docs.length);
   // In characters: the lines' bytes when the body turns out to be ASCII (counted again if not).
@@ -195,16 +201,22 @@ export function encodeLines(docs: Record<string, unknown>[]): EncodedLines {
     at += line.length;
     ends[i] = at;
   }
-  const body = Buffer.from(lines.join(''));
-  if (body.length !== at) {
+  const text = lines.join('');
+  const bytes = Buffer.byteLength(text);
+  if (bytes !== at) {
     at = 0;
     for (let i = 0; i < lines.length; i++) ends[i] = at += Buffer.byteLength(lines[i]!);
   }
-  // On an ArrayBuffer of its own (small ones are slices of Node's pool), so that it can be transferred.
-  if (body.byteOffset === 0 && body.buffer.byteLength === body.length) return { body, ends };
-  return { body: new Uint8Array(body), ends };
+  // On an ArrayBuffer of its own (not a slice of Node's pool), so that it can be transferred;
+  // with room for the fence the publisher may open its append with (ACK_LINE_BYTES).
+  const buf = Buffer.allocUnsafeSlow(ACK_LINE_BYTES + bytes);
+  buf.write(text, ACK_LINE_BYTES, 'utf8');
+  return { body: new Uint8Array(buf.buffer, ACK_LINE_BYTES, bytes), ends, headroom: ACK_LINE_BYTES };
 }
 
 function ackLine(producer: string, clock: string): string {
   return JSON.stringify({ _meta: { uuid: buildUuid(producer, clock, ACK_TXN), ack: true } }) + '\n';
 }
+
+/** The length of every ACK line (its producer and clock are of fixed length). */
+const ACK_LINE_BYTES = ackLine('000000000000', ZERO_CLOCK).length;

@@ -24,6 +24,8 @@ export interface EncodedLines {
   readonly body: Uint8Array;
   /** The end offset in `body` of each line, in order. */
   readonly ends: Int32Array;
+  /** Bytes before `body` in its buffer that are free: the publisher may write there (its fence) rather than copy. */
+  readonly headroom?: number;
 }
 
 /** The documents of a transaction that were validated, combined and encoded elsewhere, for one partition journal. */
