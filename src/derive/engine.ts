@@ -393,8 +393,11 @@ export class DerivationApp implements Application {
  * thread decoding them and the worker's message copying them.
  */
 function batchArgs(items: Pending[], decoded: boolean, after: Pick<BatchArgs, 'rest' | 'shared'> = {}): BatchArgs {
-  const sourceText = !decoded && items.every((p) => p.d.line !== undefined);
-  return { sources: items.map((p) => (sourceText ? p.d.line : p.d.doc)), sourceText, ...after };
+  const count = items.length;
+  if (!decoded && items.every((p) => p.d.line !== undefined)) {
+    return { count, sources: [], sourceText: `${items.map((p) => p.d.line).join('\n')}\n`, ...after };
+  }
+  return { count, sources: items.map((p) => p.d.doc), ...after };
 }
 
 /** A batch's publish calls per transform: the documents returned, or (LambdaOutput) how many. */

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import type { CollectionSpec } from '../catalog/types.js';
 import { encodeLines } from '../collections/publisher.js';
 import { Router, type EncodedPart } from '../collections/route.js';
-import { argsAt, type BatchArgs } from './batch-args.js';
+import { callAt, SourceLines, type BatchArgs } from './batch-args.js';
 import { CollectionSchema } from '../doc/schema.js';
 import { InletError } from '../errors.js';
 
@@ -107,15 +107,16 @@ async function handle(req: WorkerRequest): Promise<void> {
     return;
   }
   const { args } = req;
-  const n = args.sources.length;
+  const n = args.count;
   const results: unknown[][] = req.publish ? [] : new Array(n);
   const counts = req.publish ? new Int32Array(n) : undefined;
+  const lines = args.sourceText === undefined ? undefined : new SourceLines(args.sourceText);
   for (let i = 0; i < n; i++) {
     Atomics.store(at, 0, i);
     let source = args.sources[i];
-    if (args.sourceText) {
+    if (lines) {
       try {
-        source = JSON.parse(source as string);
+        source = JSON.parse(lines.next());
       } catch (err) {
         fail(id, { index: i, message: (err as Error).message, invalidSource: true });
         return;
@@ -123,7 +124,7 @@ async function handle(req: WorkerRequest): Promise<void> {
     }
     let r: unknown;
     try {
-      r = (fn as Lambda).apply(instance, argsAt(args, i, source));
+      r = callAt(fn as Lambda, instance, args, i, source);
       // Awaited only when it is a promise: an await per document costs a microtask turn each.
       if (isThenable(r)) r = await r;
     } catch (err) {

@@ -5,7 +5,7 @@ import { request } from 'undici';
 import type { CollectionSpec } from '../catalog/types.js';
 import type { EncodedPart } from '../collections/route.js';
 import { InletError } from '../errors.js';
-import { argsAt, type BatchArgs } from './batch-args.js';
+import { argsAt, SourceLines, type BatchArgs } from './batch-args.js';
 import type { WorkerData, WorkerReply, WorkerRequest } from './lambda-worker.js';
 
 export type { BatchArgs } from './batch-args.js';
@@ -194,10 +194,11 @@ const TSX_API = WORKER_ENTRY.pathname.endsWith('.ts') ? import.meta.resolve('tsx
 
 /** The argument lists of a batch, their source texts decoded (BatchArgs.sourceText); a text that is not JSON fails naming its index. */
 function argLists(args: BatchArgs): unknown[][] {
-  return args.sources.map((source, i) => {
-    if (!args.sourceText) return argsAt(args, i);
+  const lines = args.sourceText === undefined ? undefined : new SourceLines(args.sourceText);
+  return Array.from({ length: args.count }, (_, i) => {
+    if (!lines) return argsAt(args, i);
     try {
-      return argsAt(args, i, JSON.parse(source as string));
+      return argsAt(args, i, JSON.parse(lines.next()));
     } catch (err) {
       throw new LambdaError((err as Error).message, i, { invalidSource: true });
     }
