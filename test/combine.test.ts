@@ -111,3 +111,27 @@ test('combining equals reducing each key’s documents in order, for any mix of 
   );
   t.pass();
 });
+
+test('documents share a key exactly when their key values pack equal, whatever their types (1, "1", -0, 0, objects), for one pointer and several', (t) => {
+  const loose = CollectionSchema.compile({ uri: 'file:///schemas/loose.yaml', root: { reduce: { strategy: 'merge' }, properties: { n: { reduce: { strategy: 'sum' } } } } });
+  const value = fc.oneof(
+    fc.constantFrom(0, -0, 1, 1.5, '1', '0', '-0', '1.5', true, 'true', null, 'null', { a: 1 }, '{"a":1}', [1], '[1]'),
+    fc.integer({ min: -3, max: 3 }),
+  );
+  const doc = fc.record({ k: value, j: value });
+  fc.assert(
+    fc.property(fc.array(doc, { maxLength: 25 }), fc.constantFrom(['/k'], ['/k', '/j']), (docs, key) => {
+      const c = new Combiner(loose, key);
+      docs.forEach((d) => c.add({ ...d, n: 1 }));
+      const out = c.drainCounted();
+      const groups = new Map<string, number>();
+      for (const d of docs) groups.set(packKey(d, key), (groups.get(packKey(d, key)) ?? 0) + 1);
+      return (
+        out.length === groups.size &&
+        out.every((h) => (h.doc as { n: number }).n === groups.get(packKey(h.doc, key)) && h.adds === groups.get(packKey(h.doc, key))) &&
+        out.every((h, i) => i === 0 || compareByKeys(out[i - 1]!.doc, h.doc, key) < 0)
+      );
+    }),
+  );
+  t.pass();
+});

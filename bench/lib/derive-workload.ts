@@ -9,7 +9,7 @@
  * in SQLite with a recovery log; history read straight from the lake, as under `inlet serve`) against
  * a broker in a child process serving a file:// lake.
  */
-import { cp, mkdir, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { createWriteStream, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -105,7 +105,10 @@ export async function deriveWorkload(sizes: DeriveSizes, log: (m: string) => voi
     const chatBytes = chat.reduce((n, l) => n + l.length + 1, 0);
 
     // (a) pass-through.
-    const copyLoop = await handLoop(dir.path, 'copy', events, (s, out) => out.push(s));
+    // The loops and d2ts read the same documents as NDJSON files (in the page cache), as inlet reads its lake.
+    await writeFile(join(dir.path, 'events-in.ndjson'), `${events.join('\n')}\n`);
+    await writeFile(join(dir.path, 'chat-in.ndjson'), `${chat.join('\n')}\n`);
+    const copyLoop = await handLoop(dir.path, 'copy', join(dir.path, 'events-in.ndjson'), copyReducer());
     const copyCatalog = await loadCatalog(join(dir.path, 'copy.flow.yaml'));
     const copy = await inletRun(client, copyCatalog, join(dir.path, 'copy.mjs'), join(dir.path, 'rt-copy'), sizes.passThrough, sizes.live, {
       derived: 'acme/copy',
@@ -134,8 +137,8 @@ export async function deriveWorkload(sizes: DeriveSizes, log: (m: string) => voi
       stores: [lake],
     });
     // After inlet's run, so that its RSS growth is its own.
-    const chatLoop = await handLoop(dir.path, 'chat', chat, chatReducer(lambdas));
-    const d2 = d2tsRun(chat);
+    const chatLoop = await handLoop(dir.path, 'chat', join(dir.path, 'chat-in.ndjson'), chatReducer(lambdas));
+    const d2 = await d2tsRun(join(dir.path, 'chat-in.ndjson'));
     rows.push(row(variantB, 'hand-written loop', chatLoop, chatBytes));
     rows.push(row(variantB, '@electric-sql/d2ts', d2, chatBytes, chatLoop));
     rows.push(row(variantB, 'inlet', chatRun, chatBytes, chatLoop));
@@ -175,10 +178,14 @@ function row(variant: string, system: string, m: Measured, bytes: number, limit?
   };
 }
 
-/** The limit: one loop over the NDJSON lines, registers in a Map, output combined in memory and written to a file. */
-async function handLoop(dir: string, name: string, lines: string[], step: (s: unknown, out: unknown[]) => void): Promise<Measured> {
+/**
+ * The limit: one loop that reads the NDJSON file, keeps registers in a Map, combines its output
+ * by key in memory (as inlet combines a transaction's documents) and writes it to a file.
+ */
+async function handLoop(dir: string, name: string, input: string, step: (s: unknown, out: unknown[]) => void): Promise<Measured> {
   const rss0 = process.memoryUsage().rss;
   const t0 = performance.now();
+  const lines = await readLines(input);
   const out: unknown[] = [];
   for (const line of lines) step(JSON.parse(line), out);
   const file = createWriteStream(join(dir, `${name}.ndjson`));
@@ -186,6 +193,25 @@ async function handLoop(dir: string, name: string, lines: string[], step: (s: un
   await new Promise((resolve) => file.end(resolve));
   const seconds = (performance.now() - t0) / 1000;
   return { docsps: lines.length / seconds, seconds, rssMiB: Math.max(0, process.memoryUsage().rss - rss0) / 2 ** 20 };
+}
+
+async function readLines(file: string): Promise<string[]> {
+  const lines = (await readFile(file, 'utf8')).split('\n');
+  lines.pop();
+  return lines;
+}
+
+/** The pass-through by hand: each event published as it is, combined by its key (/id), the last one kept. */
+function copyReducer(): (s: unknown, out: unknown[]) => void {
+  const at = new Map<number, number>();
+  return (s, out) => {
+    const id = (s as { id: number }).id;
+    const i = at.get(id);
+    if (i === undefined) {
+      at.set(id, out.length);
+      out.push(s);
+    } else out[i] = s;
+  };
 }
 
 interface Room {
@@ -236,9 +262,10 @@ function chatReducer(l: ChatLambdas): (s: unknown, out: unknown[]) => void {
  * the room's subscriptions, kept where the message is newer than what was seen, counted per
  * user. Fed in versions of 10,000 documents, each run to its frontier.
  */
-function d2tsRun(lines: string[]): Measured {
+async function d2tsRun(file: string): Promise<Measured> {
   const rss0 = process.memoryUsage().rss;
   const t0 = performance.now();
+  const lines = await readLines(file);
   const graph = new D2({ initialFrontier: 0 });
   const messages = graph.newInput<[string, number]>();
   const subs = graph.newInput<[string, [string, number]]>();

@@ -1,4 +1,4 @@
-import { compareJson, getPointer, packKey } from './json.js';
+import { canonicalJson, compareJson, getPointer } from './json.js';
 import type { CollectionSchema } from './schema.js';
 
 /**
@@ -7,8 +7,8 @@ import type { CollectionSchema } from './schema.js';
  * comes later). The one combiner of ingestion, derivations and materializations.
  */
 export class Combiner {
-  /** Per key: the combined document, and how many documents were added to it. */
-  private docs = new Map<string, { doc: unknown; adds: number }>();
+  /** Per key (see `idOf`): the combined document, how many documents were added to it, and its key value(s). */
+  private docs = new Map<unknown, Held>();
 
   /** `key` is the collection key, as JSON pointers. */
   constructor(
@@ -24,10 +24,12 @@ export class Combiner {
    * after which the key's document may be partly reduced: discard the combiner.
    */
   add(doc: unknown, owned = false): void {
-    const id = packKey(doc, this.key);
+    // One pointer: its value alone (no list per document); several: the list of their values.
+    const key = this.key.length === 1 ? getPointer(doc, this.key[0]!) : this.key.map((ptr) => getPointer(doc, ptr));
+    const id = idOf(key, this.key.length === 1);
     const held = this.docs.get(id);
     // The first document of a key reduces against nothing: the combiner holds a copy (or the document given up).
-    if (held === undefined) this.docs.set(id, { doc: owned ? doc : this.schema.reduce(undefined, doc), adds: 1 });
+    if (held === undefined) this.docs.set(id, { doc: owned ? doc : this.schema.reduce(undefined, doc), adds: 1, key });
     else {
       held.doc = this.schema.reduce(held.doc, doc);
       held.adds++;
@@ -49,12 +51,28 @@ export class Combiner {
    * of it, while one that several reduced together is what no single document was.
    */
   drainCounted(): { doc: unknown; adds: number }[] {
-    // Each document's key values are looked up once, not at every comparison.
-    const held = [...this.docs.values()].map((h) => ({ doc: h.doc, adds: h.adds, key: this.key.map((ptr) => getPointer(h.doc, ptr)) }));
+    const held = [...this.docs.values()];
     this.docs = new Map();
-    held.sort((a, b) => compareKeyValues(a.key, b.key));
+    // Each document's key values were taken when it was added, not looked up at every comparison.
+    held.sort(this.key.length === 1 ? (a, b) => compareJson(a.key, b.key) : (a, b) => compareKeyValues(a.key as unknown[], b.key as unknown[]));
     return held;
   }
+}
+
+interface Held {
+  doc: unknown;
+  adds: number;
+  key: unknown;
+}
+
+/**
+ * A Map key for key value(s), equal exactly when compareByKeys says the documents are: a number
+ * as it is (no string made per document; no string equals it), anything else as canonical JSON,
+ * several values joined by NUL (which canonical JSON never holds).
+ */
+function idOf(key: unknown, single: boolean): unknown {
+  if (typeof key === 'number') return key;
+  return single ? canonicalJson(key) : (key as unknown[]).map(canonicalJson).join('\u0000');
 }
 
 function compareKeyValues(a: readonly unknown[], b: readonly unknown[]): number {
