@@ -135,3 +135,30 @@ test('documents share a key exactly when their key values pack equal, whatever t
   );
   t.pass();
 });
+
+test('documents come out in the order of their keys as held: after a reduction changed a key location, and whatever the caller does to what it added', (t) => {
+  const summed = CollectionSchema.compile({ uri: 'file:///schemas/summed.yaml', root: { reduce: { strategy: 'merge' }, properties: { k: { reduce: { strategy: 'sum' } } } } });
+  const c = new Combiner(summed, ['/k']);
+  c.add({ k: 1 });
+  c.add({ k: 1 });
+  c.add({ k: 1.5 });
+  t.deepEqual(c.drain(), [{ k: 1.5 }, { k: 2 }]);
+  const plain = CollectionSchema.compile({ uri: 'file:///schemas/plain.yaml', root: { reduce: { strategy: 'lastWriteWins' } } });
+  const d = new Combiner(plain, ['/o']);
+  const a = { o: { x: 1 } };
+  d.add(a);
+  d.add({ o: { x: 2 } });
+  a.o.x = 3;
+  t.deepEqual(d.drain(), [{ o: { x: 1 } }, { o: { x: 2 } }]);
+});
+
+test('NaN and infinite key values are one key with null, as canonical JSON writes them', (t) => {
+  const plain = CollectionSchema.compile({ uri: 'file:///schemas/plain.yaml', root: { reduce: { strategy: 'merge' }, properties: { n: { reduce: { strategy: 'sum' } } } } });
+  const c = new Combiner(plain, ['/k']);
+  for (const k of [NaN, null, Infinity, -Infinity]) c.add({ k, n: 1 });
+  c.add({ k: 0, n: 1 });
+  t.deepEqual(
+    c.drainCounted().map((h) => h.adds),
+    [4, 1],
+  );
+});

@@ -3,7 +3,7 @@ import { Appender } from '../src/client/appender.js';
 import { BrokerClient } from '../src/client/broker-client.js';
 import { loadCatalog } from '../src/catalog/load.js';
 import { compileCatalog } from '../src/collections/collection.js';
-import { Publisher, writeAcks } from '../src/collections/publisher.js';
+import { encodeLines, Publisher, writeAcks } from '../src/collections/publisher.js';
 import { Router, type Routed } from '../src/collections/route.js';
 import { randomProducer } from '../src/collections/uuid.js';
 import { committedDocs } from './helpers/collections.js';
@@ -52,6 +52,30 @@ test('what a crashed transaction left uncommitted is fenced off by the next tran
   await next.publish(route([{ key: 'b', through: 1, delta: 1 }]));
   await writeAcks(writer, next.commit());
   t.deepEqual(await seen(), ['a1', 'b1']);
+});
+
+test('documents encoded elsewhere (encodeLines) go out whole, non-ASCII included, under the fence written into the room before them, and are fenced like any others', async (t) => {
+  const { writer, route, seen } = await setup(t);
+  const [journal] = [...route([{ key: 'x', through: 0, delta: 0 }]).journals.keys()];
+  const collections = compileCatalog(await loadCatalog(CATALOG));
+  const encoded = (docs: { key: string; through: number; delta: number }[]): Routed => {
+    const router = new Router(collections);
+    router.addEncoded({ collection: 'acme/counts', journal: journal!, values: [], ...encodeLines(docs.map((d) => ({ ...d, _meta: { stale: true } }))) });
+    return router.drain();
+  };
+  const producer = randomProducer();
+  const crashed = new Publisher(writer, producer);
+  await crashed.publish(encoded([{ key: 'lost', through: 9, delta: 9 }]));
+  const pub = new Publisher(writer, producer, crashed.lastCommitted);
+  const first = encoded([{ key: 'é€😀', through: 1, delta: 1 }, { key: 'a', through: 1, delta: 1 }]);
+  const lines = first.journals.get(journal!)!.encoded[0]!.body;
+  const bodies = pub.encode(first);
+  // The fence and the lines are one buffer: the lines' own, not a copy.
+  t.is(bodies.get(journal!)!.buffer, lines.buffer);
+  await pub.append(bodies);
+  await pub.publish(encoded([{ key: 'b', through: 2, delta: 1 }]));
+  await writeAcks(writer, pub.commit());
+  t.deepEqual(await seen(), ['é€😀1', 'a1', 'b2']);
 });
 
 test('the router validates, combines by key and names a bad document', (t) => {

@@ -171,7 +171,7 @@ function drain(): EncodedPart[] {
 }
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
+  return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }
 
 function fail(id: number, error: WorkerFailure): void {

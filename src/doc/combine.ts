@@ -24,16 +24,23 @@ export class Combiner {
    * after which the key's document may be partly reduced: discard the combiner.
    */
   add(doc: unknown, owned = false): void {
-    // One pointer: its value alone (no list per document); several: the list of their values.
-    const key = this.key.length === 1 ? getPointer(doc, this.key[0]!) : this.key.map((ptr) => getPointer(doc, ptr));
+    const key = this.keyOf(doc);
     const id = idOf(key, this.key.length === 1);
     const held = this.docs.get(id);
-    // The first document of a key reduces against nothing: the combiner holds a copy (or the document given up).
-    if (held === undefined) this.docs.set(id, { doc: owned ? doc : this.schema.reduce(undefined, doc), adds: 1, key });
-    else {
+    if (held === undefined) {
+      // The first document of a key reduces against nothing: the combiner holds a copy (or the
+      // document given up), and its key values are the held document's, not the caller's.
+      const mine = owned ? doc : this.schema.reduce(undefined, doc);
+      this.docs.set(id, { doc: mine, adds: 1, key: owned ? key : this.keyOf(mine) });
+    } else {
       held.doc = this.schema.reduce(held.doc, doc);
       held.adds++;
     }
+  }
+
+  /** One pointer: its value alone (no list per document); several: the list of their values. */
+  private keyOf(doc: unknown): unknown {
+    return this.key.length === 1 ? getPointer(doc, this.key[0]!) : this.key.map((ptr) => getPointer(doc, ptr));
   }
 
   /** How many distinct keys are held. */
@@ -53,7 +60,9 @@ export class Combiner {
   drainCounted(): { doc: unknown; adds: number }[] {
     const held = [...this.docs.values()];
     this.docs = new Map();
-    // Each document's key values were taken when it was added, not looked up at every comparison.
+    // Each document's key values are taken once, not looked up at every comparison: when it was
+    // added, or now for one that reductions made (a reduction may change a key location).
+    for (const h of held) if (h.adds > 1) h.key = this.keyOf(h.doc);
     held.sort(this.key.length === 1 ? (a, b) => compareJson(a.key, b.key) : (a, b) => compareKeyValues(a.key as unknown[], b.key as unknown[]));
     return held;
   }
@@ -66,12 +75,13 @@ interface Held {
 }
 
 /**
- * A Map key for key value(s), equal exactly when compareByKeys says the documents are: a number
+ * A Map key for key value(s), equal exactly when packKey's are: a finite number
  * as it is (no string made per document; no string equals it), anything else as canonical JSON,
  * several values joined by NUL (which canonical JSON never holds).
  */
 function idOf(key: unknown, single: boolean): unknown {
-  if (typeof key === 'number') return key;
+  // Not NaN or ±Infinity, which canonical JSON writes as null, one key with null.
+  if (typeof key === 'number' && Number.isFinite(key)) return key;
   return single ? canonicalJson(key) : (key as unknown[]).map(canonicalJson).join('\u0000');
 }
 
