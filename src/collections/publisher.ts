@@ -98,7 +98,7 @@ export class Publisher {
           parts[0] = withHead;
         } else parts.push(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
       }
-      // One part (a transaction's second and later appends to a journal): written as it is, not copied.
+      // One part (lines under a fence written into their headroom, or lines alone): written as it is, not copied.
       bodies.set(name, parts.length === 1 ? parts[0]! : Buffer.concat(parts));
     }
     for (const name of bodies.keys()) this.written.add(name);
