@@ -2,7 +2,7 @@ import test from 'ava';
 import { collectionSelector, encodePartitionValue, lagMs, partitionJournal, partitionLabels } from '../src/collections/partitions.js';
 import { Sequencer, type SequencedDocument } from '../src/collections/sequencer.js';
 import fc from 'fast-check';
-import { ACK_TXN, buildUuid, clockTime, ClockSource, CONTINUE_TXN, namedProducer, OUTSIDE_TXN, parseUuid, randomProducer, trailingUuid, writeUuids } from '../src/collections/uuid.js';
+import { ACK_TXN, buildUuid, clockTime, ClockSource, CONTINUE_TXN, namedProducer, OUTSIDE_TXN, parseUuid, randomProducer, trailingUuidAt, writeUuids } from '../src/collections/uuid.js';
 import { Selector } from '../src/protocol/selectors.js';
 import { validateJournalName } from '../src/protocol/names.js';
 
@@ -51,7 +51,13 @@ test('writeUuids writes the UUIDs of consecutive clocks that buildUuid makes, ac
   t.true(first.toString(16).padStart(16, '0') > before && BigInt(`0x${last}`) === first + 9n && clocks.next() > last);
 });
 
-test('trailingUuid reads the top-level _meta.uuid at the end of a line, and nothing else', (t) => {
+/** The 36 characters trailingUuidAt points at, or undefined. */
+function trailingUuid(line: string): string | undefined {
+  const at = trailingUuidAt(line);
+  return at < 0 ? undefined : line.slice(at, at + 36);
+}
+
+test('trailingUuidAt finds the top-level _meta.uuid at the end of a line, and nothing else', (t) => {
   const uuid = buildUuid(randomProducer(), new ClockSource().next(), CONTINUE_TXN);
   t.is(trailingUuid(JSON.stringify({ a: 1, _meta: { uuid } })), uuid);
   t.is(trailingUuid(JSON.stringify({ _meta: { uuid } })), uuid);

@@ -32,10 +32,10 @@ export interface CollectionReaderOptions extends Omit<SelectorReaderOptions, 'of
  * the documents one ACK committed).
  */
 export class CollectionReader<T = unknown> implements AsyncIterable<SequencedDocument<T>> {
-  /** Per journal read: its sequencer, the end of the last line fed to it, and the restored read-through. */
-  private readonly journals = new Map<string, { journal: string; seq: Sequencer<T>; readThrough: number; restoredThrough: number }>();
+  /** Per journal read. */
+  private readonly journals = new Map<string, JournalState<T>>();
   /** The journal of the last line fed (lines come in runs of one journal). */
-  private last: { journal: string; seq: Sequencer<T>; readThrough: number; restoredThrough: number } | undefined;
+  private last: JournalState<T> | undefined;
   /** What the last line fed committed (the batch's documents). */
   private readonly committed: SequencedDocument<T>[] = [];
   /** Documents one ACK committed, handed out one at a time. */
@@ -185,9 +185,9 @@ export class CollectionReader<T = unknown> implements AsyncIterable<SequencedDoc
   /** Where the reader stands after the documents handed out so far. */
   checkpoint(): ReadCheckpoint {
     const out: ReadCheckpoint = { ...this.restored };
-    for (const [journal, { seq, readThrough: at }] of this.journals) {
+    for (const [journal, { seq, readThrough: at, restoredThrough }] of this.journals) {
       // Still replaying up to the restored read-through: the restored checkpoint stands as it is.
-      if (at < (this.restored[journal]?.readThrough ?? 0)) continue;
+      if (at < restoredThrough) continue;
       const b = this.batch;
       out[journal] =
         b && b.docs[0]!.journal === journal && b.consumed < b.docs.length ? seq.checkpointWithin(b.docs, b.consumed, b.ackBegin) : seq.checkpoint(at);
@@ -207,6 +207,14 @@ export class CollectionReader<T = unknown> implements AsyncIterable<SequencedDoc
       this.close();
     }
   }
+}
+
+/** A journal a reader reads: its sequencer, the end of the last line fed to it, and the read-through it was restored at (0 if none). */
+interface JournalState<T> {
+  readonly journal: string;
+  readonly seq: Sequencer<T>;
+  readThrough: number;
+  readonly restoredThrough: number;
 }
 
 /** Reads a collection's committed documents (see `CollectionReader`); iterate it with `for await`. */

@@ -67,12 +67,12 @@ export class Sequencer<T = unknown> {
     return out;
   }
 
-  /** `push`, adding what it commits to `out`; returns how many it added. */
-  pushInto(d: SequencedDocument<T>, out: SequencedDocument<T>[]): number {
+  /** `push`, adding what it commits to `out` (no array per document). */
+  pushInto(d: SequencedDocument<T>, out: SequencedDocument<T>[]): void {
     const parsed = uuidOf(d, this.last?.producer);
     if (!parsed) {
       out.push(d);
-      return 1;
+      return;
     }
     let st: ProducerState<T> | undefined;
     if (this.last?.producer === parsed.producer) st = this.last.st;
@@ -83,28 +83,24 @@ export class Sequencer<T = unknown> {
     }
 
     if (parsed.flags & ACK_TXN) {
-      let n = 0;
       for (const p of st.pending) {
-        if (p.clock <= parsed.clock) {
-          out.push(p.d);
-          n++;
-        } else this.rolledBack++;
+        if (p.clock <= parsed.clock) out.push(p.d);
+        else this.rolledBack++;
       }
       st.pending = [];
       if (parsed.clock > st.acked) st.acked = parsed.clock;
-      return n;
+      return;
     }
     if (parsed.clock <= st.acked) {
       this.duplicates++;
-      return 0;
+      return;
     }
     if (parsed.flags & CONTINUE_TXN) {
       st.pending.push({ d, clock: parsed.clock });
-      return 0;
+      return;
     }
     st.acked = parsed.clock;
     out.push(d);
-    return 1;
   }
 
   /**

@@ -161,18 +161,12 @@ export function parseUuidAt(s: string, o: number, producer?: string): ParsedUuid
 const META_UUID = '"_meta":{"uuid":"';
 
 /**
- * The `_meta.uuid` of a document's JSON text when the text ends with it, as inlet writes
- * documents (`…,"_meta":{"uuid":"<36 characters>"}}`), else undefined: read without parsing the
- * document. In valid JSON such an ending can only be the top-level object's `_meta`, and its
- * last occurrence, the one JSON.parse keeps. The characters are as written (escapes included):
- * parse them with `parseUuid`, and parse the document when that fails.
+ * Where the `_meta.uuid` of a document's JSON text begins (its 36 characters) when the text ends
+ * with it, as inlet writes documents (`…,"_meta":{"uuid":"<36 characters>"}}`), else -1: read
+ * without parsing the document. In valid JSON such an ending can only be the top-level object's
+ * `_meta`, and its last occurrence, the one JSON.parse keeps. The characters are as written
+ * (escapes included): parse them with `parseUuidAt`, and parse the document when that fails.
  */
-export function trailingUuid(line: string): string | undefined {
-  const at = trailingUuidAt(line);
-  return at < 0 ? undefined : line.slice(at, at + 36);
-}
-
-/** Where `trailingUuid`'s 36 characters begin in `line`, or -1. */
 export function trailingUuidAt(line: string): number {
   const n = line.length;
   const at = n - 39 - META_UUID.length;
